@@ -1,0 +1,85 @@
+"""The `switchboard` command line. Each command is a thin shell over a plain function."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import typer
+
+from .core.channels import ChannelsError, load_channels, receive_urls
+from .core.settings import get_settings
+
+app = typer.Typer(help="Switchboard: an SMS channel gateway for flow engines.", no_args_is_help=True)
+channels_app = typer.Typer(help="Check and list the channels file.", no_args_is_help=True)
+run_app = typer.Typer(help="Run a service.", no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+app.add_typer(run_app, name="run")
+
+
+def _load(file: Path | None):
+    path = file or Path(get_settings().channels_file)
+    try:
+        return load_channels(path)
+    except ChannelsError as exc:
+        for line in exc.problems:
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+
+
+@channels_app.command("check")
+def channels_check(file: Path | None = typer.Argument(None, help="Defaults to $SWITCHBOARD_CHANNELS.")):
+    """Validate a channels file without starting anything; exit 2 on the first broken file."""
+    registry = _load(file)
+    typer.echo(f"OK: {len(registry.channels)} channels, {len(registry.connections)} SMPP connections ({registry.source})")
+
+
+@channels_app.command("list")
+def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SWITCHBOARD_CHANNELS.")):
+    """Every channel with the URLs its provider calls."""
+    registry = _load(file)
+    base = get_settings().public_base
+    for channel in registry.channels.values():
+        kind = channel.type
+        if kind == "rest":
+            kind += f" ({channel.aggregator})"
+        elif kind == "smpp":
+            kind += f" (connection {channel.connection})"
+        typer.echo(f"{channel.uuid}  {kind}  {channel.name or '-'}  {channel.address or ''}".rstrip())
+        for action, url in receive_urls(channel, base).items():
+            typer.echo(f"    {action:<15} {url}")
+
+
+@app.command("topology")
+def topology(file: Path | None = typer.Option(None, "--channels", help="Also declare its SMPP queues.")):
+    """Declare every exchange, queue and binding (idempotent)."""
+    from .core.broker import connect, declare_topology
+
+    settings = get_settings()
+    connections: list[str] = []
+    path = file or Path(settings.channels_file)
+    if file is not None or path.exists():
+        connections = list(_load(path).connections)
+
+    async def go():
+        try:
+            connection = await connect(settings, attempts=1)
+        except Exception as exc:
+            typer.echo(f"cannot reach RabbitMQ at {settings.rabbitmq_url.split('@')[-1]}: {exc}", err=True)
+            raise typer.Exit(1) from None
+        try:
+            return await declare_topology(connection, settings, connections)
+        finally:
+            await connection.close()
+
+    queues = asyncio.run(go())
+    typer.echo(f"declared {len(queues)} queues: " + ", ".join(queues))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

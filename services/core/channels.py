@@ -1,0 +1,362 @@
+"""The channels file (CONTRACT section 6): load, interpolate, validate, look up.
+
+A broken file must stop a process before it touches the broker, with one line per problem
+naming the path (`channels.yaml: channels[2].config.send_url: required for type external`).
+Pydantic does the shape checks; the cross-checks (duplicate uuids, undefined SMPP
+connections, per-aggregator required keys) are plain code below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from .redact import is_secret_key, register_secret
+
+AGGREGATORS = ("twilio", "vonage", "infobip", "africastalking", "kannel", "generic")
+# Config keys each aggregator cannot work without (REST_ADAPTERS.md, section 9).
+REST_REQUIRED: dict[str, tuple[str, ...]] = {
+    "twilio": ("account_sid", "auth_token"),
+    "vonage": ("api_key", "api_secret"),
+    "infobip": (),
+    "africastalking": ("username", "api_key"),
+    "kannel": ("base_url", "username", "password"),
+    "generic": ("send_url",),
+}
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class ChannelsError(Exception):
+    """Every problem found in a channels file, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ExternalConfig(BaseModel):
+    """`config` of an external (RapidPro "External API") channel; see CONTRACT section 7."""
+
+    model_config = ConfigDict(extra="forbid", title="ExternalConfig")
+
+    send_url: str
+    method: Literal["GET", "POST", "PUT"] = "POST"
+    content_type: str = "urlencoded"
+    body: str | None = None
+    max_length: int = Field(160, gt=0)
+    encoding: Literal["default", "smart"] = "default"
+    mt_response_check: str = ""
+    send_authorization: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    use_national: bool = False
+    mo_from_field: str | None = None
+    mo_text_field: str | None = None
+    mo_date_field: str | None = None
+    from_xpath: str | None = None
+    text_xpath: str | None = None
+    mo_response: str | None = None
+    mo_response_content_type: str | None = None
+    receive_secret: str | None = None
+    dedupe_window_s: int = Field(0, ge=0)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value):
+        return value.upper() if isinstance(value, str) else value
+
+
+class ChannelBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uuid: Annotated[str, Field(pattern=_UUID)]
+    name: str = ""
+    id: int | None = None
+    address: str = ""
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    schemes: list[str] = Field(default_factory=lambda: ["tel"])
+    tps: float = Field(0, ge=0)
+
+    @field_validator("uuid")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address_str(cls, value):
+        return "" if value is None else str(value)
+
+    @field_validator("country")
+    @classmethod
+    def _upper_country(cls, value):
+        return value.upper() if value else value
+
+    @property
+    def receive_secret(self) -> str | None:
+        config = getattr(self, "config", None)
+        if isinstance(config, dict):
+            return config.get("receive_secret")
+        return getattr(config, "receive_secret", None)
+
+
+class ExternalChannel(ChannelBase):
+    model_config = ConfigDict(extra="forbid", title="ExternalChannel")
+    type: Literal["external"]
+    config: ExternalConfig
+
+
+class RestChannel(ChannelBase):
+    model_config = ConfigDict(extra="forbid", title="RestChannel")
+    type: Literal["rest"]
+    aggregator: Literal["twilio", "vonage", "infobip", "africastalking", "kannel", "generic"]
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SmppChannel(ChannelBase):
+    model_config = ConfigDict(extra="forbid", title="SmppChannel")
+    type: Literal["smpp"]
+    connection: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+Channel = Annotated[ExternalChannel | RestChannel | SmppChannel, Field(discriminator="type")]
+
+
+class SmppConnection(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="SmppConnection")
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    host: str
+    port: int = Field(2775, gt=0, lt=65536)
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    bind: Literal["transceiver", "transmitter+receiver"] = "transceiver"
+    source_ton: int | None = None
+    source_npi: int | None = None
+    dest_ton: int = 1
+    dest_npi: int = 1
+    window: int = Field(10, gt=0, le=1000)
+    tps: float = Field(0, ge=0)
+    enquire_link_s: float = Field(30, gt=0)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    submit_timeout_s: float = Field(10, gt=0)
+    default_coding: Literal["gsm7", "latin1", "ucs2"] = "gsm7"
+    long_messages: Literal["udh", "sar", "payload"] = "udh"
+    registered_delivery: int = Field(1, ge=0, le=255)
+    dlr_id_format: Literal["auto", "same", "hex", "dec"] = "auto"
+    simulator: bool = False
+
+
+class ChannelsFile(BaseModel):
+    """The whole file; `schemas/channels.json` is generated from this model."""
+
+    model_config = ConfigDict(extra="forbid", title="ChannelsFile")
+
+    channels: list[Channel]
+    smpp_connections: list[SmppConnection] = Field(default_factory=list)
+
+
+_FILE_ADAPTER = TypeAdapter(ChannelsFile)
+
+
+@dataclass
+class Registry:
+    """A validated channels file with the lookups the workers need."""
+
+    source: str
+    channels: dict[str, ExternalChannel | RestChannel | SmppChannel]
+    connections: dict[str, SmppConnection]
+    secrets: set[str] = field(default_factory=set)
+
+    def get(self, channel_uuid: str):
+        return self.channels.get(channel_uuid.lower())
+
+    def for_connection(self, name: str) -> list[SmppChannel]:
+        return [c for c in self.channels.values() if isinstance(c, SmppChannel) and c.connection == name]
+
+    def rest_channels(self, aggregator: str | None = None) -> list[RestChannel]:
+        return [
+            c
+            for c in self.channels.values()
+            if isinstance(c, RestChannel) and (aggregator is None or c.aggregator == aggregator)
+        ]
+
+
+def transport_key(channel) -> str:
+    """The `sms.transport` routing key of a channel (CONTRACT section 4)."""
+    if channel.type == "external":
+        return "external"
+    if channel.type == "rest":
+        return f"rest.{channel.aggregator}"
+    return f"smpp.{channel.connection}"
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("external", "rest", "smpp") and out.endswith("]") and out.startswith("channels"):
+            continue  # pydantic inserts the discriminator's tag into the location
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _interpolate(value: Any, path: str, problems: list[str], secrets: set[str], secret_ctx: bool = False):
+    """Replace `${VAR}` (and `${VAR:-default}`) from the environment, recursively.
+
+    Every interpolated value is a secret, and so is every value under a secret-named key.
+    """
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), problems, secrets, is_secret_key(str(k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", problems, secrets, secret_ctx) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            secrets.add(os.environ[name])
+            return os.environ[name]
+        if default is not None:
+            secrets.add(default)
+            return default
+        problems.append(f"{path}: environment variable {name} is not set")
+        return ""
+
+    result = _VAR_RE.sub(replace, value)
+    if secret_ctx:
+        secrets.add(result)
+    return result
+
+
+def _friendly(err: dict, doc: dict) -> str:
+    loc = err["loc"]
+    kind = err["type"]
+    if kind == "missing":
+        owner = _channel_type(doc, loc)
+        suffix = f" for type {owner}" if owner and len(loc) > 2 else ""
+        return f"required{suffix}"
+    if kind == "union_tag_invalid":
+        return f"unknown type {err.get('input', {}).get('type')!r} (expected external, rest or smpp)"
+    if kind == "union_tag_not_found":
+        return "type is required (external, rest or smpp)"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "uuid":
+        return f"not a valid uuid: {err.get('input')!r}"
+    if kind == "literal_error":
+        return f"{err['msg'].lower()}, got {err.get('input')!r}"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _channel_type(doc: dict, loc: tuple) -> str | None:
+    if len(loc) >= 2 and loc[0] == "channels" and isinstance(loc[1], int):
+        try:
+            return doc["channels"][loc[1]].get("type")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+    return None
+
+
+def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
+    """Validate the YAML text of a channels file; raise ChannelsError listing every problem."""
+    label = Path(source).name
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        raise ChannelsError([f"{label}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if not isinstance(doc, dict):
+        raise ChannelsError([f"{label}: the file must be a mapping with a 'channels' list"])
+
+    problems: list[str] = []
+    secrets: set[str] = set()
+    doc = _interpolate(doc, "", problems, secrets)
+    parsed: ChannelsFile | None = None
+    try:
+        parsed = _FILE_ADAPTER.validate_python(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(f"{_path(err['loc'])}: {_friendly(err, doc)}")
+
+    if parsed is not None:
+        seen: dict[str, int] = {}
+        names = {c.name for c in parsed.smpp_connections}
+        conn_seen: set[str] = set()
+        for i, conn in enumerate(parsed.smpp_connections):
+            if conn.name in conn_seen:
+                problems.append(f"smpp_connections[{i}].name: duplicate connection {conn.name!r}")
+            conn_seen.add(conn.name)
+        for i, channel in enumerate(parsed.channels):
+            if channel.uuid in seen:
+                problems.append(f"channels[{i}].uuid: duplicate of channels[{seen[channel.uuid]}] ({channel.uuid})")
+            else:
+                seen[channel.uuid] = i
+            if isinstance(channel, SmppChannel) and channel.connection not in names:
+                problems.append(f"channels[{i}].connection: undefined SMPP connection {channel.connection!r}")
+            if isinstance(channel, RestChannel):
+                for key in REST_REQUIRED[channel.aggregator]:
+                    if channel.config.get(key) in (None, ""):
+                        problems.append(f"channels[{i}].config.{key}: required for aggregator {channel.aggregator}")
+                if channel.aggregator == "infobip" and not (
+                    channel.config.get("api_key") or (channel.config.get("username") and channel.config.get("password"))
+                ):
+                    problems.append(f"channels[{i}].config.api_key: required for aggregator infobip (or username and password)")
+
+    if problems:
+        raise ChannelsError([f"{label}: {p}" for p in problems])
+    assert parsed is not None
+    for secret in secrets:
+        register_secret(secret)
+    for conn in parsed.smpp_connections:
+        register_secret(conn.password)
+    return Registry(
+        source=source,
+        channels={c.uuid: c for c in parsed.channels},
+        connections={c.name: c for c in parsed.smpp_connections},
+        secrets=secrets,
+    )
+
+
+def load_channels(path: str | os.PathLike) -> Registry:
+    """Read and validate a channels file from disk."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChannelsError([f"{p.name}: file not found ({p})"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChannelsError([f"{p.name}: cannot read ({exc})"]) from None
+    return parse_channels(text, str(p))
+
+
+def receive_urls(channel, public_base: str) -> dict[str, str]:
+    """The URLs a provider calls for this channel (shown by `switchboard channels list`)."""
+    base = public_base.rstrip("/")
+    if channel.type == "external":
+        root = f"{base}/c/ex/{channel.uuid}"
+        return {a: f"{root}/{a}" for a in ("receive", "sent", "delivered", "failed", "stopped")}
+    if channel.type == "rest":
+        root = f"{base}/c/{channel.aggregator}/{channel.uuid}"
+        if channel.aggregator == "generic":
+            return {a: f"{root}/{a}" for a in ("receive", "sent", "delivered", "failed", "stopped")}
+        urls = {"receive": f"{root}/receive", "status": f"{root}/status"}
+        if channel.aggregator == "kannel":
+            urls["kannel get-url"] = f"{root}/receive?sender=%p&to=%P&message=%b&ts=%T&id=%I"
+        return urls
+    return {}

@@ -1,0 +1,108 @@
+"""Test helpers: taps on exchanges that validate every body against `schemas/`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import orjson
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+
+@cache
+def validator(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMAS / f"{name}.json").read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def schema_for(exchange: str, routing_key: str) -> str | None:
+    base = exchange
+    if base == "sms.status":
+        return "status_update"
+    if base == "sms.logs":
+        return "channel_log"
+    if base == "sms.inbound":
+        return "channel_event" if routing_key.startswith("event.") else "inbound_message"
+    if base in ("sms.outbound", "sms.transport", "sms.retry"):
+        return "send_request"
+    return None  # sms.dead carries whatever was poison
+
+
+def assert_valid(body: bytes | dict, schema: str) -> dict:
+    data = orjson.loads(body) if isinstance(body, bytes | str) else body
+    errors = sorted(validator(schema).iter_errors(data), key=lambda e: e.path)
+    assert not errors, f"{schema}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
+    return data
+
+
+@dataclass
+class Received:
+    routing_key: str
+    body: dict
+    headers: dict
+    raw: bytes
+
+
+@dataclass
+class Tap:
+    """An exclusive queue bound to an exchange; collects (and schema-checks) what arrives."""
+
+    exchange: str
+    messages: list[Received] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    async def open(cls, connection, settings, exchange: str, routing_key: str = "#") -> Tap:
+        tap = cls(exchange)
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(settings.name(exchange), routing_key=routing_key)
+        tap._channel = channel
+
+        async def on_message(message):
+            async with message.process():
+                schema = schema_for(exchange, message.routing_key or "")
+                try:
+                    body = orjson.loads(message.body)
+                except orjson.JSONDecodeError:
+                    body = {"_raw": message.body.decode("utf-8", "replace")}
+                if schema:
+                    try:
+                        assert_valid(body, schema)
+                    except AssertionError as exc:
+                        tap.invalid.append(f"{message.routing_key}: {exc}")
+                tap.messages.append(Received(message.routing_key, body, dict(message.headers or {}), message.body))
+                tap._event.set()
+
+        await queue.consume(on_message)
+        return tap
+
+    async def wait(self, count: int = 1, timeout: float = 10.0, where=None) -> list[Received]:
+        """Wait until `count` matching messages arrived; fail the test on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            assert not self.invalid, f"bodies that break their schema: {self.invalid}"
+            found = [m for m in self.messages if where is None or where(m)]
+            if len(found) >= count:
+                return found
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"expected {count} messages on {self.exchange}, got {len(found)}: {[m.body for m in self.messages][:5]}"
+                )
+            self._event.clear()
+            try:
+                await asyncio.wait_for(self._event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        await self._channel.close()
