@@ -142,8 +142,12 @@ class Publisher:
         message_id: str | None = None,
         headers: dict[str, Any] | None = None,
         priority: int | None = None,
+        timeout: float = 30,
     ) -> None:
-        """Publish and wait for the broker's confirm; raises when it is nacked or unroutable."""
+        """Publish and wait for the broker's confirm; raises when it is nacked or unroutable.
+
+        `timeout` bounds the wait for the confirm: the inbound edge uses a short one so that a
+        provider is answered 503 quickly instead of waiting on a reconnecting connection."""
         message = aio_pika.Message(
             body,
             content_type="application/json",
@@ -153,7 +157,7 @@ class Publisher:
             priority=priority,
         )
         started = time.perf_counter()
-        await self._exchanges[exchange].publish(message, routing_key, mandatory=exchange not in UNROUTED_OK, timeout=30)
+        await self._exchanges[exchange].publish(message, routing_key, mandatory=exchange not in UNROUTED_OK, timeout=timeout)
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
     async def publish_status(self, status: StatusUpdate) -> None:
