@@ -10,6 +10,7 @@ import typer
 
 from .core.channels import ChannelsError, load_channels, receive_urls
 from .core.settings import get_settings
+from .smsc_simulator.runner import smsc_sim
 
 app = typer.Typer(help="Switchboard: an SMS channel gateway for flow engines.", no_args_is_help=True)
 channels_app = typer.Typer(help="Check and list the channels file.", no_args_is_help=True)
@@ -75,6 +76,9 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
 
     queues = asyncio.run(go())
     typer.echo(f"declared {len(queues)} queues: " + ", ".join(queues))
+
+
+app.command("smsc-sim")(smsc_sim)  # options and behaviour live in services/smsc_simulator/runner.py
 
 
 def main() -> None:  # pragma: no cover
