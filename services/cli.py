@@ -81,6 +81,14 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
 app.command("smsc-sim")(smsc_sim)  # options and behaviour live in services/smsc_simulator/runner.py
 
 
+@run_app.command("inbound")
+def run_inbound():
+    """The inbound HTTP edge: provider callbacks (`/c/...`) -> `sms.inbound`, `sms.status`."""
+    from .inbound.server import run
+
+    run()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -142,7 +142,7 @@ class Publisher:
         message_id: str | None = None,
         headers: dict[str, Any] | None = None,
         priority: int | None = None,
-        timeout: float = 30,
+        timeout: float | None = 30,
     ) -> None:
         """Publish and wait for the broker's confirm; raises when it is nacked or unroutable.
 

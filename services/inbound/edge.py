@@ -1,0 +1,112 @@
+"""The inbound edge's runtime: channels, the broker connection and its publisher, Redis.
+
+It wraps `services.core.service.Runtime` (the same settings, channels loading and reload,
+topology and confirming publisher as every worker) and adds what an HTTP edge needs on top:
+publishes bounded by a short timeout (a provider must not wait on a reconnecting
+connection), a readiness check, and fire-and-forget ChannelLog publishes that never delay an
+answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from prometheus_client import Counter
+
+from ..core.service import Runtime
+from .common import PUBLISH_TIMEOUT_S, BrokerUnavailable
+from .dedupe import Deduplicator
+
+log = logging.getLogger(__name__)
+
+LOGS_DROPPED = Counter(
+    "switchboard_inbound_channel_logs_dropped_total", "ChannelLogs not published (broker down or backlog full)"
+)
+MAX_BACKGROUND = 10_000
+
+
+class Edge:
+    def __init__(self, runtime: Runtime, publish_timeout: float = PUBLISH_TIMEOUT_S):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.public_base = runtime.settings.public_base
+        self.publish_timeout = publish_timeout
+        self._background: set[asyncio.Task] = set()
+        self._dedupe: Deduplicator | None = None
+        self._last_warning = 0.0
+        self._suppressed = 0
+
+    @property
+    def registry(self):
+        return self.runtime.registry
+
+    @property
+    def dedupe(self) -> Deduplicator:
+        if self._dedupe is None:
+            self._dedupe = Deduplicator(self.runtime.redis, self.settings.name(""))
+        return self._dedupe
+
+    async def start(self) -> None:
+        """Connect (retrying until the broker answers), declare the topology, open the publisher."""
+        await self.runtime.connect()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the channels file; a broken file keeps the previous channels."""
+        self.runtime.reload()
+
+    def ready(self) -> bool:
+        connection = self.runtime.connection
+        return (
+            connection is not None
+            and self.runtime.publisher is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+        )
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
+        """Publish and wait for the confirm, or raise BrokerUnavailable within the timeout."""
+        if not self.ready():
+            raise BrokerUnavailable()
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self.runtime.publisher.publish(exchange, routing_key, body, message_id=message_id, timeout=None)
+        except Exception as exc:  # timeout, nack, unroutable, channel or connection closed
+            self._warn("publish failed; answering 503", exchange, exc)
+            raise BrokerUnavailable() from None
+
+    def publish_later(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
+        """Publish without making anyone wait (ChannelLogs); dropped when the broker is down."""
+        if not self.ready() or len(self._background) >= MAX_BACKGROUND:
+            LOGS_DROPPED.inc()
+            return
+        task = asyncio.ensure_future(self._publish_quietly(exchange, routing_key, body, message_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_quietly(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self.runtime.publisher.publish(exchange, routing_key, body, message_id=message_id, timeout=None)
+        except Exception as exc:
+            LOGS_DROPPED.inc()
+            self._warn("channel log not published", exchange, exc)
+
+    def _warn(self, message: str, exchange: str, exc: Exception) -> None:
+        """At most one warning a second: a broker outage must not flood the logs."""
+        now = time.monotonic()
+        if now - self._last_warning < 1.0:
+            self._suppressed += 1
+            return
+        log.warning(
+            message,
+            extra={"exchange": exchange, "error": f"{type(exc).__name__}: {exc}", "suppressed": self._suppressed},
+        )
+        self._last_warning, self._suppressed = now, 0
+
+    async def close(self, timeout: float = 3.0) -> None:
+        """Let pending ChannelLog publishes finish (bounded), then close broker and Redis."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+        await self.runtime.close()
