@@ -11,6 +11,7 @@ import typer
 from .core.channels import ChannelsError, load_channels, receive_urls
 from .core.settings import get_settings
 from .smsc_simulator.runner import smsc_sim
+from .tools.commands import register as register_operator_commands
 
 app = typer.Typer(help="Switchboard: an SMS channel gateway for flow engines.", no_args_is_help=True)
 channels_app = typer.Typer(help="Check and list the channels file.", no_args_is_help=True)
@@ -81,12 +82,32 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
 app.command("smsc-sim")(smsc_sim)  # options and behaviour live in services/smsc_simulator/runner.py
 
 
+@run_app.command("router")
+def run_router():
+    """The router: `outbound.router` -> `sms.transport` by channel type."""
+    from .outbound.router import main as router_main
+
+    router_main()
+
+
+@run_app.command("external")
+def run_external():
+    """The external (webhook) connector: sends `transport.external` to each channel's send_url."""
+    from .outbound.external import main as external_main
+
+    external_main()
+
+
 @run_app.command("inbound")
 def run_inbound():
     """The inbound HTTP edge: provider callbacks (`/c/...`) -> `sms.inbound`, `sms.status`."""
     from .inbound.server import run
 
     run()
+
+
+# Operator commands (send, watch, dead list|replay, run all) live in services/tools/commands.py.
+register_operator_commands(app, run_app)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,472 @@
+"""What every HTTP transport shares: one worker runs one or more adapters.
+
+An adapter (services/outbound/adapter.py) only knows its provider. This module does the rest,
+in this order for each SendRequest taken from `transport.<key>`:
+
+1. channel lookup (`failed` `channel_not_found`), expiry (`failed` `expired`);
+2. on a redelivery, the `sent:<channel>:<id>` record: when the send already succeeded its
+   `wired` status is published again and nothing is sent (CONTRACT section 8);
+3. `adapter.build` (a ChannelConfigError is `failed` `channel_config`), the SSRF guard;
+4. the per-channel concurrency cap and `tps` token bucket, then the parts in order on the
+   process's pooled httpx client; the first part that is not accepted stops the rest;
+5. on success the `sent:` record and the `ext:` correlation records are written to Redis
+   before anything is published, then `wired`; `errored` goes to `retry.<delay_ms>` until
+   the delays run out and then becomes `failed`;
+6. one ChannelLog per send on `sms.logs`, secrets redacted, and the metrics.
+
+Steps 3-4 are `send_parts` and the status decision is `decide`, plain functions that need no
+broker; `HttpSender.handle` is the thin wiring around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import httpx
+import orjson
+
+from ..core.broker import Delivery
+from ..core.channels import transport_key
+from ..core.metrics import SEND_SECONDS, SENDS
+from ..core.models import ChannelLog, HttpExchange, SendRequest, StatusError, StatusUpdate
+from ..core.redact import redact
+from ..core.retry import retry_delay_ms, schedule_retry
+from ..core.service import Runtime, run_service
+from ..core.settings import Settings
+from .adapter import Adapter, ChannelConfigError, Outcome, OutgoingRequest, SendContext
+
+log = logging.getLogger(__name__)
+
+SENT_TTL_S = 24 * 3600  # CONTRACT section 8: the de-duplication record lives 24 h
+CORRELATION_TTL_S = 7 * 24 * 3600  # REST_ADAPTERS.md 9.1: `ext:` records live 7 days
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_PREFETCH = 200
+DEFAULT_PER_CHANNEL = 50
+LOG_BODY_LIMIT = 10_000  # characters of a request or response body kept in a ChannelLog
+DNS_TTL_S = 60.0
+
+
+# --------------------------------------------------------------------------- guards and limits
+
+
+class SsrfGuard:
+    """Refuses URLs that are not http(s) or whose host resolves to a non-public address.
+
+    Resolution is asynchronous (the loop's getaddrinfo) and cached for `ttl` seconds per host,
+    so the guard costs one lookup per host per minute. Every address the name resolves to must
+    be public; a name that does not resolve raises OSError (a connection failure: DNS may come
+    back). With `allow_private` only the scheme is checked.
+    """
+
+    def __init__(self, allow_private: bool, ttl: float = DNS_TTL_S):
+        self.allow_private = allow_private
+        self.ttl = ttl
+        self._cache: dict[tuple[str, int], tuple[float, str | None]] = {}
+
+    async def refusal(self, url: str) -> str | None:
+        """Why `url` may not be called, or None when it may. Raises OSError when the host
+        does not resolve."""
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            return f"invalid URL: {exc}"
+        if parsed.scheme not in ("http", "https"):
+            return f"URL scheme {parsed.scheme!r} is not http or https"
+        if not parsed.host:
+            return "URL has no host"
+        if self.allow_private:
+            return None
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        key = (parsed.host, port)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        reason = await self._check_host(parsed.host, port)
+        self._cache[key] = (now + self.ttl, reason)
+        return reason
+
+    async def _check_host(self, host: str, port: int) -> str | None:
+        try:
+            addresses = [ipaddress.ip_address(host)]
+        except ValueError:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        for address in addresses:
+            if not is_public(address):
+                return f"host {host} resolves to the non-public address {address} (SEND_ALLOW_PRIVATE is off)"
+        return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast: not loopback, private, link-local, reserved, shared or multicast."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+class TokenBucket:
+    """At most `rate` takes per second with bursts of up to `burst` (GCRA).
+
+    Each caller reserves its slot before sleeping, so concurrent senders queue fairly and
+    the rate holds however many are in flight.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = rate
+        self.interval = 1.0 / rate
+        self.tolerance = (max(1.0, burst if burst is not None else rate) - 1) * self.interval
+        self._tat = 0.0  # theoretical arrival time of the next take
+
+    async def take(self) -> None:
+        now = time.monotonic()
+        tat = max(self._tat, now)
+        self._tat = tat + self.interval
+        wait = tat - self.tolerance - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+@dataclass
+class ChannelLimit:
+    semaphore: asyncio.Semaphore
+    bucket: TokenBucket | None
+    tps: float
+
+
+class ChannelLimits:
+    """Per-channel concurrency cap and `tps` bucket, rebuilt when a channel's `tps` changes."""
+
+    def __init__(self, per_channel: int = DEFAULT_PER_CHANNEL):
+        self.per_channel = per_channel
+        self._limits: dict[str, ChannelLimit] = {}
+
+    def get(self, channel) -> ChannelLimit:
+        limit = self._limits.get(channel.uuid)
+        if limit is None or limit.tps != channel.tps:
+            bucket = TokenBucket(channel.tps) if channel.tps > 0 else None
+            limit = ChannelLimit(asyncio.Semaphore(self.per_channel), bucket, channel.tps)
+            self._limits[channel.uuid] = limit
+        return limit
+
+
+# --------------------------------------------------------------------------- one send
+
+
+@dataclass
+class SendResult:
+    """What sending a message's parts gave: the outcome and what goes in the ChannelLog."""
+
+    outcome: Outcome
+    http: list[HttpExchange] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    external_ids: list[str] = field(default_factory=list)
+
+
+def new_client(timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = 200) -> httpx.AsyncClient:
+    """The one pooled client of a process: keep-alive, `timeout` seconds, no redirects (a
+    redirect is the provider's answer, judged like any other)."""
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+
+
+async def send_parts(
+    adapter: Adapter,
+    channel,
+    request: SendRequest,
+    ctx: SendContext,
+    client: httpx.AsyncClient,
+    guard: SsrfGuard,
+    limit: ChannelLimit | None = None,
+) -> SendResult:
+    """Build the parts, check their URLs, and send them in order until one is not accepted.
+
+    Never raises for anything the channel, the request or the provider did: every such case is
+    an Outcome (`failed` `channel_config`, `errored` `connection_failed`, ...).
+    """
+    try:
+        parts = adapter.build(channel, request, ctx)
+    except (ChannelConfigError, ValueError) as exc:
+        return _config_failure(str(exc))
+    if not parts:
+        return _config_failure("the adapter made no request for this message")
+    for part in parts:
+        try:
+            refusal = await guard.refusal(part.url)
+        except OSError as exc:
+            message = f"cannot resolve {httpx.URL(part.url).host}: {exc}"
+            return SendResult(Outcome("errored", code="connection_failed", message=message), errors=[message])
+        if refusal is not None:
+            return _config_failure(refusal)
+
+    result = SendResult(Outcome("wired"))
+    if limit is None:
+        await _send_each(adapter, channel, parts, client, result, None)
+    else:
+        async with limit.semaphore:
+            await _send_each(adapter, channel, parts, client, result, limit.bucket)
+    return result
+
+
+def _config_failure(message: str) -> SendResult:
+    message = redact(message)
+    return SendResult(Outcome("failed", code="channel_config", message=message), errors=[message])
+
+
+async def _send_each(adapter, channel, parts, client, result: SendResult, bucket: TokenBucket | None) -> None:
+    first_id: str | None = None
+    for part in parts:
+        if bucket is not None:
+            await bucket.take()
+        outcome = await _exchange(adapter, channel, part, client, result)
+        if outcome.status != "wired":
+            result.outcome = outcome
+            if outcome.message:
+                result.errors.append(outcome.message)
+            return
+        ids = outcome.external_ids or ((outcome.external_id,) if outcome.external_id else ())
+        result.external_ids.extend(i for i in ids if i not in result.external_ids)
+        if first_id is None:
+            first_id = outcome.external_id
+    result.outcome = Outcome("wired", external_id=first_id, external_ids=tuple(result.external_ids))
+
+
+async def _exchange(adapter, channel, part: OutgoingRequest, client: httpx.AsyncClient, result: SendResult) -> Outcome:
+    """One HTTP request: its Outcome, with the exchange appended to the ChannelLog."""
+    started = time.perf_counter()
+    request: httpx.Request | None = None
+    response: httpx.Response | None = None
+    try:
+        request = client.build_request(part.method, part.url, headers=part.headers, content=part.content)
+        response = await client.send(request)
+        outcome = adapter.interpret(channel, response)
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+        outcome = Outcome("failed", code="channel_config", message=redact(f"cannot make the request: {exc}"))
+    except httpx.TimeoutException:
+        outcome = Outcome("errored", code="connection_failed", message=f"timeout after {time.perf_counter() - started:.1f} s")
+    except (httpx.TransportError, OSError) as exc:
+        outcome = Outcome("errored", code="connection_failed", message=redact(f"connection failed: {type(exc).__name__} {exc}"))
+    elapsed = time.perf_counter() - started
+    SEND_SECONDS.labels(adapter.transport).observe(elapsed)
+    result.http.append(_exchange_log(part, request, response, elapsed))
+    return outcome
+
+
+def _exchange_log(part: OutgoingRequest, request: httpx.Request | None, response: httpx.Response | None, elapsed: float):
+    """The ChannelLog entry of one exchange, every secret masked."""
+    if request is not None:
+        target = request.url.raw_path.decode("ascii", "replace")
+        head = "".join(f"{k}: {v}\n" for k, v in request.headers.items())
+        body = request.content
+    else:
+        target, body = part.url, part.content or b""
+        head = "".join(f"{k}: {v}\n" for k, v in part.headers.items())
+    request_text = f"{part.method} {target} HTTP/1.1\n{head}\n{_clip(body)}"
+    response_text = ""
+    status = None
+    if response is not None:
+        status = response.status_code
+        head = "".join(f"{k}: {v}\n" for k, v in response.headers.items())
+        response_text = f"HTTP/1.1 {status} {response.reason_phrase}\n{head}\n{_clip(response.content)}"
+    return HttpExchange.model_construct(
+        url=redact(part.url),
+        method=part.method,
+        request=redact(request_text),
+        status=status,
+        response=redact(response_text),
+        elapsed_ms=int(elapsed * 1000),
+    )
+
+
+def _clip(body: bytes) -> str:
+    text = body[: LOG_BODY_LIMIT * 4].decode("utf-8", "replace")
+    return text if len(text) <= LOG_BODY_LIMIT else text[:LOG_BODY_LIMIT] + "..."
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The status a send ends in, and the delay of the retry to schedule (errored only)."""
+
+    status: StatusUpdate
+    retry_delay_ms: int | None = None
+
+
+def status_update(
+    request: SendRequest, transport: str | None, status: str, *, code: str | None = None, message: str = "",
+    external_id: str | None = None, attempt: int | None = None, retry_in_ms: int | None = None,
+) -> StatusUpdate:
+    """A StatusUpdate about `request` (the values are ours, so no validation is repeated)."""
+    error = StatusError.model_construct(code=code, message=message, retry_in_ms=retry_in_ms) if code else None
+    return StatusUpdate(
+        id=request.id, uuid=request.uuid, channel_uuid=request.channel_uuid, status=status,
+        external_id=external_id, transport=transport, attempt=attempt, error=error,
+    )  # fmt: skip
+
+
+def decide(outcome: Outcome, request: SendRequest, transport: str, settings: Settings) -> Decision:
+    """CONTRACT sections 5 and 8: `wired`; `errored` with a retry while delays remain, then
+    `failed` with the error's code; `failed`. `attempt` counts this attempt (1 for the first)."""
+    attempt = request.attempt + 1
+    if outcome.status == "wired":
+        return Decision(status_update(request, transport, "wired", external_id=outcome.external_id, attempt=attempt))
+    code = outcome.code or ("connection_failed" if outcome.status == "errored" else "response_status")
+    if outcome.status == "errored":
+        delay = retry_delay_ms(settings, attempt)
+        if delay is not None:
+            status = status_update(
+                request, transport, "errored", code=code, message=outcome.message, attempt=attempt, retry_in_ms=delay
+            )
+            return Decision(status, delay)
+    return Decision(status_update(request, transport, "failed", code=code, message=outcome.message, attempt=attempt))
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+class HttpSender:
+    """Consumes `transport.<adapter.transport>` for each adapter and sends through it.
+
+    One instance per process: one httpx client, one SSRF guard cache, one set of channel
+    limits. `on_accepted` (tests only) is awaited right after the `sent:` record is written,
+    the moment a crash is most costly.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        adapters: Sequence[Adapter],
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        prefetch: int = DEFAULT_PREFETCH,
+        per_channel: int = DEFAULT_PER_CHANNEL,
+        on_accepted: Callable[[SendRequest], Awaitable[None]] | None = None,
+    ):
+        self.runtime = runtime
+        self.adapters = list(adapters)
+        self.client = client or new_client(timeout, max_connections=max(prefetch, per_channel))
+        self.prefetch = prefetch
+        self.guard = SsrfGuard(runtime.settings.send_allow_private)
+        self.limits = ChannelLimits(per_channel)
+        self.ctx = SendContext(runtime.settings)
+        self.on_accepted = on_accepted
+
+    async def start(self) -> None:
+        self.runtime.on_stop.append(self.close)
+        for adapter in self.adapters:
+            await self.runtime.consume(
+                f"transport.{adapter.transport}",
+                partial(self.handle, adapter),
+                model=SendRequest,
+                prefetch=self.prefetch,
+                transport=adapter.transport,
+            )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def sent_key(self, request: SendRequest) -> str:
+        return self.runtime.key(f"sent:{request.channel_uuid}:{request.id}")
+
+    async def handle(self, adapter: Adapter, request: SendRequest, delivery: Delivery) -> None:
+        transport = adapter.transport
+        channel = self.runtime.registry.get(request.channel_uuid)
+        if channel is None:
+            self._finish(delivery, request, transport, Outcome("failed", code="channel_not_found",
+                                                               message=f"no channel {request.channel_uuid}"))  # fmt: skip
+            return
+        if transport_key(channel) != transport:
+            message = f"channel {channel.uuid} is sent through {transport_key(channel)}, not {transport}"
+            self._finish(delivery, request, transport, Outcome("failed", code="channel_config", message=message))
+            return
+        if request.expired():
+            self._finish(delivery, request, transport, Outcome("failed", code="expired", message=f"expired on {request.expires_on}"))
+            return
+        if delivery.redelivered and await self._republish_sent(request, delivery):
+            return
+
+        result = await send_parts(adapter, channel, request, self.ctx, self.client, self.guard, self.limits.get(channel))
+        decision = decide(result.outcome, request, transport, self.runtime.settings)
+        if decision.status.status == "wired":
+            await self._record_sent(request, decision.status, result.external_ids)
+            if self.on_accepted is not None:
+                await self.on_accepted(request)
+        elif decision.retry_delay_ms is not None:
+            schedule_retry(delivery, transport, decision.status.attempt, decision.retry_delay_ms,
+                           message_id=f"{request.channel_uuid}:{request.id}:retry:{decision.status.attempt}")  # fmt: skip
+        delivery.publish_status(decision.status)
+        delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
+        SENDS.labels(transport, decision.status.status).inc()
+        if decision.status.status != "wired":
+            error = decision.status.error
+            log.info("send not accepted", extra={"channel": request.channel_uuid, "msg_id": request.id,
+                                                 "status": decision.status.status, "code": error.code if error else None})  # fmt: skip
+
+    def _finish(self, delivery: Delivery, request: SendRequest, transport: str, outcome: Outcome) -> None:
+        """A send that ends before any HTTP request: its status and a ChannelLog with the reason."""
+        decision = decide(outcome, request, transport, self.runtime.settings)
+        delivery.publish_status(decision.status)
+        result = SendResult(outcome, errors=[outcome.message] if outcome.message else [])
+        delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
+        SENDS.labels(transport, decision.status.status).inc()
+        log.info("send refused", extra={"channel": request.channel_uuid, "msg_id": request.id, "code": outcome.code})
+
+    @staticmethod
+    def _channel_log(request: SendRequest, result: SendResult) -> ChannelLog:
+        return ChannelLog(channel_uuid=request.channel_uuid, type="msg_send", msg_id=request.id,
+                          http=result.http, errors=[redact(e) for e in result.errors])  # fmt: skip
+
+    async def _record_sent(self, request: SendRequest, wired: StatusUpdate, external_ids: Iterable[str]) -> None:
+        """The `sent:` record first, then one `ext:` correlation record per provider id, in one
+        round trip, before `wired` is published. When Redis fails here the message was still
+        sent: it is reported `wired` rather than retried (which would send it twice)."""
+        pipe = self.runtime.redis.pipeline(transaction=False)
+        pipe.set(self.sent_key(request), wired.to_bytes(), ex=SENT_TTL_S)
+        if external_ids:
+            correlation = orjson.dumps({"id": request.id, "uuid": request.uuid})
+            for external_id in external_ids:
+                pipe.set(self.runtime.key(f"ext:{request.channel_uuid}:{external_id}"), correlation, ex=CORRELATION_TTL_S)
+        try:
+            await pipe.execute()
+        except Exception as exc:  # redis.RedisError, OSError: the send must still be reported
+            log.error("could not write the sent record; a redelivery would send again",
+                      extra={"channel": request.channel_uuid, "msg_id": request.id, "error": str(exc)})  # fmt: skip
+
+    async def _republish_sent(self, request: SendRequest, delivery: Delivery) -> bool:
+        """On a redelivery whose send already succeeded: publish its `wired` again, send nothing."""
+        stored = await self.runtime.redis.get(self.sent_key(request))
+        if stored is None:
+            return False
+        delivery.publish_status(StatusUpdate.from_bytes(stored))
+        log.info("redelivered message was already sent; status republished",
+                 extra={"channel": request.channel_uuid, "msg_id": request.id})  # fmt: skip
+        return True
+
+
+async def serve_adapters(runtime: Runtime, adapters: Sequence[Adapter], **options) -> HttpSender:
+    """Start an HttpSender for `adapters` on `runtime` (a `run_service` setup step)."""
+    sender = HttpSender(runtime, adapters, **options)
+    await sender.start()
+    return sender
+
+
+def run_adapters(name: str, adapters: Sequence[Adapter], **options) -> None:
+    """Entry point of a worker that sends through `adapters` (`switchboard run external`)."""
+
+    async def setup(runtime: Runtime) -> None:
+        await serve_adapters(runtime, adapters, **options)
+
+    run_service(name, setup)
