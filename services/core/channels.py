@@ -29,8 +29,30 @@ REST_REQUIRED: dict[str, tuple[str, ...]] = {
     "kannel": ("base_url", "username", "password"),
     "generic": ("send_url",),
 }
+# `config.auth` of a generic rest channel: type -> the keys it needs (REST_ADAPTERS.md 9.7).
+GENERIC_AUTH_KEYS: dict[str, tuple[str, ...]] = {
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "header": ("name", "value"),
+    "query": ("name", "value"),
+}
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def generic_auth_problem(auth: Any) -> str | None:
+    """Why `auth` is not a valid generic `config.auth`, or None when it is (or is absent)."""
+    if auth is None:
+        return None
+    if not isinstance(auth, dict):
+        return "must be a mapping with a type (basic, bearer, header or query)"
+    kind = auth.get("type")
+    if kind not in GENERIC_AUTH_KEYS:
+        return f"type must be one of basic, bearer, header, query, got {kind!r}"
+    missing = [key for key in GENERIC_AUTH_KEYS[kind] if auth.get(key) in (None, "")]
+    if missing:
+        return f"{', '.join(missing)} required for auth type {kind}"
+    return None
 
 
 class ChannelsError(Exception):
@@ -317,6 +339,14 @@ def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
                     channel.config.get("api_key") or (channel.config.get("username") and channel.config.get("password"))
                 ):
                     problems.append(f"channels[{i}].config.api_key: required for aggregator infobip (or username and password)")
+                if channel.aggregator == "generic":
+                    auth = channel.config.get("auth")
+                    problem = generic_auth_problem(auth)
+                    if problem:
+                        problems.append(f"channels[{i}].config.auth: {problem}")
+                    elif isinstance(auth, dict):
+                        # `password` and `token` are secret by name; a header or query `value` too.
+                        secrets.update(str(auth[k]) for k in ("password", "token", "value") if auth.get(k))
 
     if problems:
         raise ChannelsError([f"{label}: {p}" for p in problems])
