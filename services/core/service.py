@@ -112,9 +112,9 @@ async def serve(name: str, setup: Callable[[Runtime], Awaitable[None]], settings
         if settings.metrics_port:
             metrics_server = await serve_metrics(settings.metrics_port, ready=lambda: not runtime.connection.is_closed)
         await setup(runtime)
-        log.info("started", extra={"service": name})
+        log.info("started")  # `service` is on every record already (setup_logging)
         await runtime.stopping.wait()
-        log.info("stopping", extra={"service": name})
+        log.info("stopping")
     finally:
         try:
             await asyncio.wait_for(runtime.close(), 9)
