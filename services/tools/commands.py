@@ -7,6 +7,7 @@ the plain functions of this package and turns their results into lines and exit 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import typer
@@ -20,6 +21,9 @@ dead_app = typer.Typer(help="Inspect and replay what was parked in dead.letters.
 
 def _run(coroutine):
     """Run a tool coroutine; a ToolError becomes one line on stderr and its exit code."""
+    # The AMQP client logs its own connection failures; the tools report them once, in words.
+    for name in ("aio_pika", "aiormq"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return asyncio.run(coroutine)
     except ToolError as exc:
