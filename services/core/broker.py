@@ -200,6 +200,12 @@ class Delivery:
 Handler = Callable[[Any, Delivery], Awaitable[None]]
 
 
+class Requeue(Exception):
+    """Raised by a handler that cannot finish for a reason outside the message (an SMPP link
+    went down): the delivery goes back to its queue at once, without the error log and pause
+    of a failing handler. Its publishes must not have been started."""
+
+
 def dead_letter_status(body: bytes, reason: str, transport: str | None) -> StatusUpdate | None:
     """A `failed` status for a poison body, when it names a channel and an id."""
     try:
@@ -316,6 +322,11 @@ class Consumer:
         except asyncio.CancelledError:
             await _safe(message.nack(requeue=True))
             raise
+        except Requeue as exc:
+            MESSAGES.labels(self.service, "requeued").inc()
+            log.info("message requeued", extra={"queue": self.queue_name, "reason": str(exc)})
+            await _safe(message.nack(requeue=True))
+            return
         except Exception as exc:
             MESSAGES.labels(self.service, "error").inc()
             log.exception("handler failed; message requeued", extra={"queue": self.queue_name, "error": str(exc)})

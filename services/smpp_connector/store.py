@@ -1,0 +1,129 @@
+"""The connector's state in Redis, shared by every process of a connection and surviving
+restarts. Keys (all prefixed with SWITCHBOARD_PREFIX):
+
+`smpp:<conn>:id:<message_id>` (72 h)
+    One per accepted part, under the normalised submit_sm_resp id: the SendRequest's `id`,
+    `uuid` and channel, the part count and index, and the first part's id as the SMSC gave
+    it (the `external_id` of every status). Written before the queue message is acked.
+`sent:<channel>:<id>` (24 h)
+    The `wired` status of a request whose parts were all accepted: a redelivered request is
+    not submitted again, its status is republished (CONTRACT section 8).
+`smpp:<conn>:dlr:<first id>:delivered` / `...:<status>` (72 h)
+    Receipt progress of a multipart message: the parts that said delivered (a set, so a
+    repeated receipt counts once) and a flag per status already published.
+`smpp:<conn>:mo:<source>:<destination>:<kind>:<ref>:<total>` (1 h)
+    The parts of an incoming multipart message received so far (a hash seq -> data_coding
+    octet + payload), so that a restart or another process holding the bind loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import redis.asyncio as aioredis
+
+from .codec import Segment, normalise_message_id
+
+MAPPING_TTL_S = 72 * 3600
+SENT_TTL_S = 24 * 3600
+MO_TTL_S = 3600
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What an accepted part's message id stands for."""
+
+    id: int | str
+    uuid: str | None
+    channel_uuid: str
+    parts: int
+    index: int
+    external_id: str  # the first part's id exactly as the SMSC gave it
+    accepted: bool = True  # False: another part of the message failed; its receipts are ignored
+
+    @property
+    def group(self) -> str:
+        return normalise_message_id(self.external_id)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps([self.id, self.uuid, self.channel_uuid, self.parts, self.index, self.external_id, self.accepted])
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Mapping:
+        return cls(*orjson.loads(raw))
+
+
+class Store:
+    def __init__(self, redis: aioredis.Redis, prefix: str, connection: str):
+        self.redis = redis
+        self.prefix = prefix
+        self.base = f"{prefix}smpp:{connection}:"
+
+    def sent_key(self, channel_uuid: str, msg_id: int | str) -> str:
+        return f"{self.prefix}sent:{channel_uuid}:{msg_id}"
+
+    async def record_submits(self, mappings: list[Mapping], message_ids: list[str], wired: bytes | None) -> None:
+        """The id mappings of the accepted parts and, when the message is wired, its `sent:`
+        record, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for mapping, message_id in zip(mappings, message_ids, strict=True):
+            pipe.set(f"{self.base}id:{normalise_message_id(message_id)}", mapping.to_bytes(), ex=MAPPING_TTL_S)
+        if wired is not None:
+            first = mappings[0]
+            pipe.set(self.sent_key(first.channel_uuid, first.id), wired, ex=SENT_TTL_S)
+        await pipe.execute()
+
+    async def sent_status(self, channel_uuid: str, msg_id: int | str) -> bytes | None:
+        return await self.redis.get(self.sent_key(channel_uuid, msg_id))
+
+    async def lookup(self, keys: list[str]) -> Mapping | None:
+        """The mapping stored under the first of `keys` (normalised ids) that has one."""
+        if not keys:
+            return None
+        values = await self.redis.mget([f"{self.base}id:{k}" for k in keys])
+        for raw in values:
+            if raw is not None:
+                return Mapping.from_bytes(raw)
+        return None
+
+    async def part_delivered(self, mapping: Mapping) -> bool:
+        """Count a multipart message's part as delivered; True once every part is."""
+        key = f"{self.base}dlr:{mapping.group}:delivered"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(key, mapping.index)
+        pipe.expire(key, MAPPING_TTL_S)
+        pipe.scard(key)
+        _, _, count = await pipe.execute()
+        return count >= mapping.parts
+
+    async def claim_status(self, mapping: Mapping, status: str) -> bool:
+        """True the first time `status` is claimed for this message (one status per message
+        and state); :meth:`release_status` undoes it when the publish failed."""
+        return bool(await self.redis.set(f"{self.base}dlr:{mapping.group}:{status}", b"1", nx=True, ex=MAPPING_TTL_S))
+
+    async def release_status(self, mapping: Mapping, status: str) -> None:
+        await self.redis.delete(f"{self.base}dlr:{mapping.group}:{status}")
+
+    def mo_key(self, source: str, destination: str, segment: Segment) -> str:
+        return f"{self.base}mo:{source}:{destination}:{segment.kind}:{segment.ref}:{segment.total}"
+
+    async def add_mo_part(self, key: str, segment: Segment) -> list[Segment] | None:
+        """Keep one part of an incoming multipart message; the ordered parts once all are in."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, str(segment.seq), bytes([segment.data_coding & 0xFF]) + segment.payload)
+        pipe.expire(key, MO_TTL_S)
+        pipe.hgetall(key)
+        _, _, stored = await pipe.execute()
+        if len(stored) < segment.total:
+            return None
+        parts = []
+        for seq in range(1, segment.total + 1):
+            raw = stored.get(str(seq).encode())
+            if raw is None:
+                return None
+            parts.append(Segment(segment.ref, segment.total, seq, raw[1:], raw[0], segment.kind))
+        return parts
+
+    async def forget_mo(self, key: str) -> None:
+        await self.redis.delete(key)
