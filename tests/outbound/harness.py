@@ -17,7 +17,8 @@ import asyncio
 import copy
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -207,6 +208,21 @@ def settings_for_cases(retry_delays_ms: Sequence[int] = (300, 600), **overrides)
     return Settings(retry_delays_ms=list(retry_delays_ms), **overrides)
 
 
+@asynccontextmanager
+async def running_sender(
+    channels: list[dict], adapters: Sequence, settings: Settings | None = None, **options
+) -> AsyncIterator[Runtime]:
+    """An in-process sender for `channels` (channels-file entries) until the block ends."""
+    registry = parse_channels(yaml.safe_dump({"channels": channels}), "cases.yaml")
+    runtime = Runtime("sender-test", settings or settings_for_cases(), registry)
+    await runtime.connect()
+    try:
+        await serve_adapters(runtime, adapters, **options)
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 async def run_send_cases(
     cases: Sequence[SendCase],
     adapters: Sequence,
@@ -218,37 +234,35 @@ async def run_send_cases(
 ) -> dict[str, CaseResult]:
     """Run every case at once through an in-process sender; label -> what it produced."""
     labels = [c.label for c in cases]
-    assert len(set(labels)) == len(labels), "case labels must be unique"
     settings = settings or settings_for_cases()
+    assert len(set(labels)) == len(labels), "case labels must be unique"
     provider = await MockProvider().start()
     channels, uuids = build_channels(cases, provider)
-    registry = parse_channels(yaml.safe_dump({"channels": channels}), "cases.yaml")
-    runtime = Runtime("sender-test", settings, registry)
-    await runtime.connect()
-    status_tap = await Tap.open(runtime.connection, settings, "sms.status", "status.#")
-    log_tap = await Tap.open(runtime.connection, settings, "sms.logs", "log.#")
     try:
-        await serve_adapters(runtime, adapters, timeout=timeout)
-        for case in cases:
-            body = {**case.request, "channel_uuid": uuids[case.label]}
-            await runtime.publisher.publish("sms.transport", transport, orjson.dumps(body))
-        await _wait_final(status_tap, list(uuids.values()), wait)
-        await asyncio.sleep(0.3)  # anything published after the final status would show up now
-        assert not status_tap.invalid and not log_tap.invalid, status_tap.invalid + log_tap.invalid
-        return {
-            case.label: CaseResult(
-                uuids[case.label],
-                list(provider.requests[f"c{index}"]),
-                [m for m in status_tap.messages if m.body["channel_uuid"] == uuids[case.label]],
-                [m for m in log_tap.messages if m.body["channel_uuid"] == uuids[case.label]],
-            )
-            for index, case in enumerate(cases)
-        }
+        async with running_sender(channels, adapters, settings, timeout=timeout) as runtime:
+            status_tap = await Tap.open(runtime.connection, settings, "sms.status", "status.#")
+            log_tap = await Tap.open(runtime.connection, settings, "sms.logs", "log.#")
+            try:
+                for case in cases:
+                    body = {**case.request, "channel_uuid": uuids[case.label]}
+                    await runtime.publisher.publish("sms.transport", transport, orjson.dumps(body))
+                await _wait_final(status_tap, list(uuids.values()), wait)
+                await asyncio.sleep(0.3)  # anything published after the final status would show up now
+                assert not status_tap.invalid and not log_tap.invalid, status_tap.invalid + log_tap.invalid
+            finally:
+                await status_tap.close()
+                await log_tap.close()
     finally:
-        await status_tap.close()
-        await log_tap.close()
-        await runtime.close()
         await provider.close()
+    return {
+        case.label: CaseResult(
+            uuids[case.label],
+            list(provider.requests[f"c{index}"]),
+            [m for m in status_tap.messages if m.body["channel_uuid"] == uuids[case.label]],
+            [m for m in log_tap.messages if m.body["channel_uuid"] == uuids[case.label]],
+        )
+        for index, case in enumerate(cases)
+    }
 
 
 async def _wait_final(tap: Tap, channel_uuids: list[str], timeout: float) -> None:
