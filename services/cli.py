@@ -98,6 +98,16 @@ def run_external():
     external_main()
 
 
+@run_app.command("rest")
+def run_rest(
+    aggregator: list[str] = typer.Option([], "--aggregator", help="Repeatable; default: all six aggregators."),
+):
+    """The REST aggregator connector: sends `transport.rest.<name>` through each provider's API."""
+    from .outbound.rest.connector import main as rest_main
+
+    rest_main(aggregator)
+
+
 @run_app.command("inbound")
 def run_inbound():
     """The inbound HTTP edge: provider callbacks (`/c/...`) -> `sms.inbound`, `sms.status`."""

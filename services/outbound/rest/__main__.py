@@ -1,0 +1,5 @@
+"""`python -m services.outbound.rest [--aggregator NAME]...`: the REST connector."""
+
+from .connector import cli
+
+cli()
