@@ -1,0 +1,147 @@
+"""`switchboard run all`: the service table, skipping what is missing, restarts, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from services.core.channels import parse_channels
+from services.supervisor import Service, command_for, plan
+from tests.tools.procs import free_port, start_cli, stop
+
+CHANNELS = """\
+channels:
+  - uuid: 8d3f4a52-6c1e-4b7a-9e0d-2f5a7c9b1e11
+    type: external
+    config: {{send_url: "http://127.0.0.1:{sink}/send", content_type: json}}
+  - uuid: 3b9e7c21-0d4f-4e6a-8b5c-6a1d2e3f4a22
+    type: smpp
+    connection: sim
+smpp_connections:
+  - {{name: sim, host: 127.0.0.1, port: {smpp}, system_id: sb, password: "s3cr3t-pw", simulator: true}}
+  - {{name: real, host: 10.9.9.9, port: 2775, system_id: sb}}
+"""
+
+
+def test_the_service_table_follows_the_channels_file():
+    registry = parse_channels(CHANNELS.format(sink=9090, smpp=2775), "channels.yaml")
+    services = {s.name: s for s in plan(registry, demo_sink_port=9090)}
+    assert list(services) == [
+        "inbound", "router", "external", "rest", "smsc-sim.sim", "smpp.sim", "smpp.real", "demo-sink",
+    ]
+    assert services["smpp.real"].args == ("--connection", "real")
+    simulator = services["smsc-sim.sim"]
+    assert simulator.args == ("--host", "127.0.0.1", "--port", "2775", "--control-port", "2776", "--system-id", "sb")
+    assert dict(simulator.env) == {"SMSC_SIM_PASSWORD": "s3cr3t-pw"}  # not on the command line, where ps shows it
+    assert services["demo-sink"].args == ("--port", "9090")
+    assert "demo-sink" not in {s.name for s in plan(registry)}
+
+
+def test_a_service_runs_only_when_its_code_can_be_started(tmp_path):
+    assert command_for(Service("demo-sink", "services.demo_sink", ("--port", "1"))) == [
+        sys.executable, "-m", "services.demo_sink", "--port", "1",
+    ]
+    assert command_for(Service("x", "services.no_such_service")) is None
+    assert command_for(Service("x", "no_such_package.service")) is None
+    # A module without a __main__ guard is not runnable by -m; without a CLI command either, it is skipped.
+    assert command_for(Service("x", "services.core.retry")) is None
+    # ... but a `switchboard` command for it is used instead when there is one.
+    assert command_for(Service("x", "services.core.retry", ("-v",), cli=("topology",))) == [
+        sys.executable, "-m", "services.cli", "topology", "-v",
+    ]
+
+
+class Lines:
+    """Collects the supervisor's (and its children's) JSON lines as they arrive."""
+
+    def __init__(self, stream: asyncio.StreamReader):
+        self.entries: list[dict] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.ensure_future(self._read(stream))
+
+    async def _read(self, stream):
+        while line := await stream.readline():
+            if line.startswith(b"{"):
+                self.entries.append(orjson.loads(line))
+                self._changed.set()
+
+    async def wait_for(self, timeout: float = 20, where=None, **match) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for entry in self.entries:
+                if all(entry.get(k) == v for k, v in match.items()) and (where is None or where(entry)):
+                    return entry
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no log line matching {match}; got {[e.get('msg') for e in self.entries][-20:]}"
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_run_all_starts_what_exists_restarts_a_killed_child_and_stops_on_sigterm(tmp_path: Path):
+    sink_port, smpp_port = free_port(), free_port()
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(CHANNELS.format(sink=sink_port, smpp=smpp_port))
+    services = plan(parse_channels(channels.read_text(), str(channels)), demo_sink_port=sink_port)
+    runnable = {s.name for s in services if command_for(s) is not None}
+    skipped = {s.name for s in services} - runnable
+    proc = await start_cli(
+        "run", "all", "--channels", str(channels), "--demo-sink", str(sink_port),
+        env={"INBOUND_PORT": str(free_port()), "METRICS_PORT": "0"},
+    )
+    lines = Lines(proc.stdout)
+    pids: set[int] = set()
+    try:
+        for name in sorted(runnable):
+            pids.add((await lines.wait_for(msg="service started", child=name))["pid"])
+        for name in skipped:
+            await lines.wait_for(msg="service skipped: its module is not installed or not runnable", child=name)
+        assert "s3cr3t-pw" not in str(lines.entries)
+
+        first = await lines.wait_for(msg="service started", child="demo-sink")
+        await lines.wait_for(msg="listening", service="demo-sink")
+        os.kill(first["pid"], signal.SIGKILL)
+        crash = await lines.wait_for(msg="service exited; restarting", child="demo-sink")
+        assert (crash["pid"], crash["returncode"], crash["restart_in_s"], crash["restarts"]) == (first["pid"], -9, 1.0, 1)
+        again = await lines.wait_for(msg="service started", child="demo-sink", where=lambda e: e["pid"] != first["pid"])
+        pids.add(again["pid"])
+        answer = None
+        async with httpx.AsyncClient() as client:  # and it works again
+            for _ in range(100):
+                try:
+                    answer = await client.post(f"http://127.0.0.1:{sink_port}/send", json={"id": 1})
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1)
+            assert answer is not None and answer.status_code == 200
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 15)
+        elapsed = time.monotonic() - started
+    finally:
+        await stop(proc)
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 0
+    assert elapsed < 10, f"stopping took {elapsed:.1f} s"
+    assert not [pid for pid in pids if alive(pid)], "children outlived the supervisor"
+    await lines.wait_for(msg="all services stopped")
