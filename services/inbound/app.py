@@ -150,7 +150,23 @@ async def send_answer(send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-def create_app(edge: Edge, routes: dict[str, CallbackRoutes] | None = None) -> Starlette:
+class EdgeApp:
+    """The ASGI app: `/c/...` goes straight to the dispatcher (the hot path skips Starlette's
+    middleware and router), everything else (`/health`, `/ready`, `/metrics`) to Starlette."""
+
+    def __init__(self, edge: Edge, dispatcher: CallbackDispatcher, site: Starlette):
+        self.edge = edge
+        self.dispatcher = dispatcher
+        self.site = site
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/c/"):
+            await self.dispatcher(scope, receive, send)
+        else:
+            await self.site(scope, receive, send)
+
+
+def create_app(edge: Edge, routes: dict[str, CallbackRoutes] | None = None) -> EdgeApp:
     """The ASGI app over a (started or not yet started) Edge. Starting the edge is the
     caller's job (server.py, or a test), so the app has no lifespan of its own."""
     dispatcher = CallbackDispatcher(edge, routes if routes is not None else discover())
@@ -173,18 +189,11 @@ def create_app(edge: Edge, routes: dict[str, CallbackRoutes] | None = None) -> S
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         return _plain(error_answer(METHOD_NOT_ALLOWED, 405, _ALLOW_HEADER))
 
-    app = Starlette(
+    site = Starlette(
         exception_handlers={404: not_found, 405: method_not_allowed},
-        routes=[
-            Route("/health", health),
-            Route("/ready", ready),
-            Route("/metrics", metrics),
-            Route("/c/{path:path}", dispatcher),
-        ]
+        routes=[Route("/health", health), Route("/ready", ready), Route("/metrics", metrics)],
     )
-    app.state.edge = edge
-    app.state.dispatcher = dispatcher
-    return app
+    return EdgeApp(edge, dispatcher, site)
 
 
 def _plain(answer: Answer) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -63,7 +64,13 @@ async def serve(settings: Settings, registry) -> None:
             log_config=None,
             timeout_graceful_shutdown=GRACEFUL_S,
             backlog=4096,
+            proxy_headers=False,
+            server_header=False,
         )
+        # Everything loaded at start lives as long as the process: keep it out of the
+        # collector's generations so that collections stay short (p99 latency).
+        gc.collect()
+        gc.freeze()
         server = _Server(config)
         serving = asyncio.ensure_future(server.serve())
         log.info("started", extra={"host": settings.inbound_host, "port": settings.inbound_port})
