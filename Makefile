@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench topology clean schemas
+.PHONY: install test lint run demo-send bench topology clean schemas
 
 install: $(STAMP)
 
@@ -25,6 +25,21 @@ schemas: install
 
 topology: install
 	$(BIN)/switchboard topology
+
+# The whole gateway on this machine: demo channels, the SMSC simulator and the demo sink.
+DEMO_CHANNELS := compose/channels.demo.yaml
+DEMO_SINK_PORT := 9090
+DEMO_CHANNEL := 8d3f4a52-6c1e-4b7a-9e0d-2f5a7c9b1e11
+
+run: install
+	@$(BIN)/python -m services.tools.broker_check
+	$(BIN)/switchboard topology --channels $(DEMO_CHANNELS)
+	SEND_ALLOW_PRIVATE=true SWITCHBOARD_CHANNELS=$(DEMO_CHANNELS) \
+		$(BIN)/switchboard run all --channels $(DEMO_CHANNELS) --demo-sink $(DEMO_SINK_PORT)
+
+# With `make run` going in another terminal: one message to the demo external channel.
+demo-send: install
+	$(BIN)/switchboard send --channel $(DEMO_CHANNEL) --to +250788123123 --text "Hello from make demo-send" --wait --timeout 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache

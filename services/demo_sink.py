@@ -8,7 +8,10 @@ any real provider. Headers are logged with secrets masked; bodies are cut at 4 K
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+import signal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -45,6 +48,24 @@ def create_app() -> Starlette:
     return Starlette(routes=[Route("/{path:path}", receive, methods=METHODS)])
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: it re-raises SIGTERM after shutting down,
+    which would end the process with -15 instead of the 0 every service owes its supervisor."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve(host: str, port: int) -> None:
+    """Serve until SIGTERM or Ctrl-C, then finish open requests and return."""
+    server = _Server(uvicorn.Config(create_app(), host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    await server.serve()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.demo_sink", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -52,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(service="demo-sink")
     log.info("listening", extra={"host": args.host, "port": args.port})
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False, lifespan="off")
+    asyncio.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -145,3 +145,4 @@ async def test_run_all_starts_what_exists_restarts_a_killed_child_and_stops_on_s
     assert elapsed < 10, f"stopping took {elapsed:.1f} s"
     assert not [pid for pid in pids if alive(pid)], "children outlived the supervisor"
     await lines.wait_for(msg="all services stopped")
+    assert (await lines.wait_for(msg="service stopped", child="demo-sink"))["returncode"] == 0
