@@ -6,8 +6,8 @@ Sending (queue `transport.smpp.<name>`, consumed only while the transmitting sid
 1. channel lookup, expiry, and on a redelivery the `sent:<channel>:<id>` record: a request
    whose parts were all accepted before is not submitted again, its `wired` is republished;
 2. the parts (:mod:`.outgoing`) go out within the window; ESME_RTHROTTLED / ESME_RMSGQFUL
-   pause the whole bind and the part is submitted again (a few times, then it is `errored`
-   like ESME_RSYSERR and goes through the `retry.<delay_ms>` queues); any other error status
+   pause the whole bind and the part is submitted again (for up to a minute, then it is
+   `errored` like ESME_RSYSERR and goes through the `retry.<delay_ms>` queues); any other error status
    is `failed` `smpp_<ESME name>`;
 3. every accepted part's id is mapped to the request in Redis (:mod:`.store`) *before* the
    queue message is acked; `wired` (external_id: the first part's id as the SMSC gave it)
@@ -73,8 +73,9 @@ ESME_RINVSRCADR = 0x0A
 ESME_RX_T_APPN = 0x64
 #: Look-ups of a receipt whose mapping is not there yet, after these delays (seconds).
 RECEIPT_LOOKUP_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
-#: Submits of one part refused with throttling before the message is `errored` instead.
-MAX_THROTTLED_SUBMITS = 8
+#: How long one part may keep being refused with throttling before the message is
+#: `errored` instead (it then waits in a retry queue rather than unacked here).
+THROTTLED_GIVE_UP_S = 60.0
 #: How long SIGTERM waits for submit_sm_resp of what is in flight before requeueing it.
 DRAIN_S = 5.0
 PUBLISH_TIMEOUT_S = 5.0
@@ -84,8 +85,8 @@ class SmppConnector:
     """The worker of one connection; see the module docstring.
 
     `publisher` (default: the runtime's) publishes what deliver_sm causes: tests swap in one
-    whose publishes fail. `receipt_lookup_delays_s` and `throttle_first_s` are shortened by
-    tests.
+    whose publishes fail. `receipt_lookup_delays_s`, `throttle_first_s` and `throttled_give_up_s`
+    are shortened by tests.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class SmppConnector:
         prefetch: int | None = None,
         receipt_lookup_delays_s: tuple[float, ...] = RECEIPT_LOOKUP_DELAYS_S,
         throttle_first_s: float | None = None,
+        throttled_give_up_s: float = THROTTLED_GIVE_UP_S,
     ):
         self.runtime = runtime
         self.connection = connection
@@ -106,6 +108,7 @@ class SmppConnector:
         self.publisher = publisher or runtime.publisher
         self.prefetch = prefetch or max(2 * connection.window, connection.window + 20)
         self.receipt_lookup_delays_s = receipt_lookup_delays_s
+        self.throttled_give_up_s = throttled_give_up_s
         self.store = Store(runtime.redis, runtime.settings.prefix, connection.name)
         link_options = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
         self.link = Link(connection, self.on_deliver, self._on_bind_state, self._on_bind_event, **link_options)
@@ -229,9 +232,10 @@ class SmppConnector:
         return None
 
     async def _submit_part(self, fields: dict[str, Any], exchanges: list[dict[str, Any]]):
-        """Submit one part until it is not throttled (or throttled too often); returns the
-        last submit_sm_resp. LinkDown becomes Requeue: the part was not confirmed."""
-        for attempt in range(1, MAX_THROTTLED_SUBMITS + 1):
+        """Submit one part again after each throttling pause (for at most
+        `throttled_give_up_s`); returns the last submit_sm_resp. LinkDown becomes Requeue: the part was not confirmed."""
+        first_throttled = None
+        while True:
             started = time.perf_counter()
             try:
                 resp = await self.link.submit(fields)
@@ -244,13 +248,14 @@ class SmppConnector:
                 "data_coding": fields["data_coding"], "status": status_name(status) if status else "ESME_ROK",
                 "message_id": resp.message_id or None, "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
             })  # fmt: skip
-            if status in THROTTLING_STATUSES and attempt < MAX_THROTTLED_SUBMITS:
-                self.link.throttled()
-                continue
-            if not status:
+            if status in THROTTLING_STATUSES:
+                first_throttled = first_throttled or started
+                if started - first_throttled < self.throttled_give_up_s:
+                    self.link.throttled()
+                    continue
+            elif not status:
                 self.link.accepted()
             return resp
-        return resp
 
     async def _conclude(self, request: SendRequest, delivery: Delivery, parts, results, exchanges) -> None:
         """Record the accepted parts, then publish the message's status and its ChannelLog."""
