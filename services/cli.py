@@ -116,6 +116,14 @@ def run_inbound():
     run()
 
 
+@run_app.command("smpp")
+def run_smpp(connection: str = typer.Option(..., "--connection", help="The smpp_connections entry whose bind to hold.")):
+    """The SMPP connector: holds one connection's bind, sends `transport.smpp.<name>`, receives deliver_sm."""
+    from .smpp_connector.connector import main as smpp_main
+
+    smpp_main(connection=connection)
+
+
 # Operator commands (send, watch, dead list|replay, run all) live in services/tools/commands.py.
 register_operator_commands(app, run_app)
 
