@@ -57,13 +57,12 @@ class Edge:
         self.runtime.reload()
 
     def ready(self) -> bool:
+        """The broker connection is open (the robust connection is not reconnecting)."""
         connection = self.runtime.connection
-        return (
-            connection is not None
-            and self.runtime.publisher is not None
-            and not connection.is_closed
-            and connection.connected.is_set()
-        )
+        if connection is None or self.runtime.publisher is None or connection.is_closed:
+            return False
+        transport = connection.transport  # None, or closed, as soon as the socket is lost
+        return connection.connected.is_set() and transport is not None and not transport.connection.is_closed
 
     async def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
         """Publish and wait for the confirm, or raise BrokerUnavailable within the timeout."""
