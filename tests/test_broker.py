@@ -115,25 +115,30 @@ async def test_prefixes_isolate_runs(amqp, settings):
 
 
 async def test_retry_queue_returns_the_message_to_its_transport(amqp, settings):
+    """errored -> retry.<ms> -> back on sms.transport under the key carried in CC."""
     fast = Settings(SWITCHBOARD_RETRY_DELAYS_MS="200,400")
     await declare_topology(amqp, fast)
     assert retry_delay_ms(fast, 1) == 200 and retry_delay_ms(fast, 2) == 400 and retry_delay_ms(fast, 3) is None
     pub = await Publisher(amqp, fast).start()
-    back = await Tap.open(amqp, fast, "sms.transport", "rest.vonage")
-    seen = asyncio.Event()
+    # A transport key of this test's own, so no other test's leftovers can interfere.
+    channel = await amqp.channel()
+    own = await channel.declare_queue(fast.name("transport.retry-test"), durable=True, arguments={"x-queue-type": "quorum"})
+    await own.bind(fast.name("sms.transport"), routing_key="rest.retry-test")
+    back = await Tap.open(amqp, fast, "sms.transport", "rest.retry-back")
 
     async def handler(request, delivery):
         if request.attempt == 0:
-            schedule_retry(delivery, "rest.vonage", 1, 200)
-        seen.set()
+            schedule_retry(delivery, "rest.retry-back", 1, 200)
 
-    consumer = Consumer(amqp, pub, fast, "transport.rest.twilio", handler, model=SendRequest, prefetch=1)
+    consumer = Consumer(amqp, pub, fast, "transport.retry-test", handler, model=SendRequest, prefetch=1)
     await consumer.start()
-    await pub.publish("sms.transport", "rest.twilio", send_body(5, flow="keep-me"))
+    await pub.publish("sms.transport", "rest.retry-test", send_body(5, flow="keep-me"))
     retried = await back.wait(1, timeout=10)
     assert retried[0].body["attempt"] == 1 and retried[0].body["flow"] == "keep-me"
     assert_valid(retried[0].body, "send_request")
     await consumer.stop()
+    await channel.queue_delete(fast.name("transport.retry-test"))
+    await channel.close()
     await pub.close()
     await back.close()
 

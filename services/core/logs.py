@@ -10,7 +10,8 @@ import orjson
 
 from .redact import redact
 
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# color_message is uvicorn's ANSI-coloured copy of msg: noise in JSON.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
