@@ -52,6 +52,7 @@ from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.urns import UrnError, sender_urn
 from . import metrics
+from .channel_logs import ChannelLogBatcher
 from .codec import (
     RETRYABLE_STATUSES,
     THROTTLING_STATUSES,
@@ -79,6 +80,10 @@ THROTTLED_GIVE_UP_S = 60.0
 #: How long SIGTERM waits for submit_sm_resp of what is in flight before requeueing it.
 DRAIN_S = 5.0
 PUBLISH_TIMEOUT_S = 5.0
+#: Deliveries held at once. Far more than the window: a message whose submit_sm was answered
+#: still waits for its Redis write and its publish confirms, and the window must not idle
+#: meanwhile. Waiting for the window is short, and a link loss requeues them at once.
+PREFETCH = 300
 
 
 class SmppConnector:
@@ -106,21 +111,24 @@ class SmppConnector:
         self.transport = f"smpp.{connection.name}"
         self.queue = f"transport.{self.transport}"
         self.publisher = publisher or runtime.publisher
-        self.prefetch = prefetch or max(2 * connection.window, connection.window + 20)
+        self.prefetch = prefetch or max(PREFETCH, 2 * connection.window)
         self.receipt_lookup_delays_s = receipt_lookup_delays_s
         self.throttled_give_up_s = throttled_give_up_s
         self.store = Store(runtime.redis, runtime.settings.prefix, connection.name)
         link_options = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
         self.link = Link(connection, self.on_deliver, self._on_bind_state, self._on_bind_event, **link_options)
         self.consumer = None
+        self.logs: ChannelLogBatcher | None = None
         self._refs = itertools.count(1)
         self._bind_changed = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
+        self._metric_children: dict = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self.logs = await ChannelLogBatcher(self.runtime.connection, self.runtime.settings).start()
         self.runtime.on_stop.append(self.stop)
         self._spawn(self._follow_bind())
         self._spawn(self._stop_on_signal())
@@ -145,7 +153,7 @@ class SmppConnector:
                     await self.consumer.pause()
                     log.info("consumer paused while unbound", extra={"connection": self.name})
             except Exception as exc:  # the broker connection is recovering: try again shortly
-                log.warning("could not follow the bind state; retrying", extra={"connection": self.name, "error": str(exc)})
+                log.warning("could not follow the bind state; retrying", extra={"connection": self.name, "error": repr(exc)})
                 await asyncio.sleep(1)
                 self._bind_changed.set()
 
@@ -163,7 +171,8 @@ class SmppConnector:
                    **{k: v for k, v in detail.items() if k != "bind"}}  # fmt: skip
         errors = [redact(str(detail[k])) for k in ("error", "reason") if k in detail]
         entry = ChannelLog(channel_uuid=channels[0].uuid, type="smpp", smpp=[summary], errors=errors)
-        self._spawn(self._publish_quietly("sms.logs", f"log.{entry.channel_uuid}", entry.to_bytes()))
+        if self.logs is not None:
+            self.logs.add(entry)
 
     async def _stop_on_signal(self) -> None:
         await self.runtime.stopping.wait()
@@ -183,17 +192,20 @@ class SmppConnector:
                 pass
         await self.link.drain(DRAIN_S)
         await self.link.stop()
+        if self.logs is not None:
+            await self.logs.close()
+
+    def _count(self, metric, label: str) -> None:
+        """metric{connection, label} += 1, with the labelled child cached (labels() is slow)."""
+        child = self._metric_children.get((metric, label))
+        if child is None:
+            child = self._metric_children[(metric, label)] = metric.labels(self.name, label)
+        child.inc()
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _publish_quietly(self, exchange: str, key: str, body: bytes) -> None:
-        try:
-            await self.publisher.publish(exchange, key, body, timeout=PUBLISH_TIMEOUT_S)
-        except Exception as exc:
-            log.warning("could not publish a channel log", extra={"connection": self.name, "error": str(exc)})
 
     # ------------------------------------------------------------------ sending
 
@@ -242,7 +254,7 @@ class SmppConnector:
             except LinkDown as exc:
                 raise Requeue(str(exc)) from None
             status = resp.status
-            metrics.SUBMITS.labels(self.name, "ok" if not status else status_name(status)).inc()
+            self._count(metrics.SUBMITS, "ok" if not status else status_name(status))
             exchanges.append({
                 "pdu": "submit_sm", "sequence": resp.sequence, "destination": fields["destination_addr"],
                 "data_coding": fields["data_coding"], "status": status_name(status) if status else "ESME_ROK",
@@ -288,10 +300,10 @@ class SmppConnector:
             else:
                 status = self._status(request, "failed", code, message, attempt)
             log.info("submit not accepted", extra={"connection": self.name, "msg_id": request.id, "status": status.status, "code": code})
-        metrics.MESSAGES.labels(self.name, status.status).inc()
+        self._count(metrics.MESSAGES, status.status)
         delivery.publish_status(status)
         entry = ChannelLog(channel_uuid=request.channel_uuid, type="smpp", msg_id=request.id, smpp=exchanges, errors=errors)
-        delivery.publish("sms.logs", f"log.{request.channel_uuid}", entry.to_bytes())
+        self.logs.add(entry)
 
     def _status(self, request: SendRequest, status: str, code: str, message: str, attempt: int | None,
                 retry_in_ms: int | None = None) -> StatusUpdate:  # fmt: skip
@@ -303,10 +315,10 @@ class SmppConnector:
     def _finish(self, delivery: Delivery, request: SendRequest, status: str, code: str, message: str) -> None:
         """A request that ends before any submit_sm: its status and a ChannelLog with the reason."""
         update = self._status(request, status, code, message, request.attempt + 1)
-        metrics.MESSAGES.labels(self.name, status).inc()
+        self._count(metrics.MESSAGES, status)
         delivery.publish_status(update)
         entry = ChannelLog(channel_uuid=request.channel_uuid, type="smpp", msg_id=request.id, errors=[redact(message)])
-        delivery.publish("sms.logs", f"log.{request.channel_uuid}", entry.to_bytes())
+        self.logs.add(entry)
         log.info("send refused", extra={"connection": self.name, "msg_id": request.id, "code": code})
 
     # ------------------------------------------------------------------ receiving
@@ -321,9 +333,9 @@ class SmppConnector:
     async def _on_receipt(self, pdu, receipt: Receipt) -> int:
         summary = {"pdu": "deliver_sm", "sequence": pdu.sequence, "receipt_id": receipt.message_id, "stat": receipt.stat}
         if receipt.message_id is None:
-            metrics.RECEIPTS.labels(self.name, "no_id").inc()
+            self._count(metrics.RECEIPTS, "no_id")
             log.warning("receipt without a message id ignored", extra={"connection": self.name})
-            await self._receive_log(None, None, summary, ["receipt without a message id"], "msg_status")
+            self._receive_log(None, None, summary, ["receipt without a message id"], "msg_status")
             return ESME_ROK
         keys = receipt_id_keys(receipt.message_id, self.connection.dlr_id_format)
         try:
@@ -334,14 +346,14 @@ class SmppConnector:
                 await asyncio.sleep(delay)
                 mapping = await self.store.lookup(keys)
         except Exception as exc:
-            log.warning("receipt look-up failed; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": str(exc)})
-            metrics.RECEIPTS.labels(self.name, "deferred").inc()
+            log.warning("receipt look-up failed; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": repr(exc)})
+            self._count(metrics.RECEIPTS, "deferred")
             return ESME_RX_T_APPN
         status, code = receipt_status(receipt.stat)
         if mapping is None:
             return await self._uncorrelated_receipt(receipt, status, code, summary)
         if not mapping.accepted:
-            metrics.RECEIPTS.labels(self.name, "ignored").inc()
+            self._count(metrics.RECEIPTS, "ignored")
             return ESME_ROK  # a part of a message that failed as a whole: it was reported already
         claimed = False
         try:
@@ -356,18 +368,15 @@ class SmppConnector:
                 error = StatusError(code=code, message=f"receipt stat {receipt.stat} err {receipt.err}") if code else None
                 update = StatusUpdate(id=mapping.id, uuid=mapping.uuid, channel_uuid=mapping.channel_uuid, status=status,
                                       external_id=mapping.external_id, transport=self.transport, error=error)  # fmt: skip
-                entry = self._log_entry(mapping.channel_uuid, mapping.id, summary, [], "smpp")
-                await asyncio.gather(
-                    self.publisher.publish_status(update),
-                    self.publisher.publish("sms.logs", f"log.{mapping.channel_uuid}", entry.to_bytes(), timeout=PUBLISH_TIMEOUT_S),
-                )
+                await self.publisher.publish_status(update)
+                self._receive_log(mapping.channel_uuid, mapping.id, summary, [], "smpp")
         except Exception as exc:
-            log.warning("receipt not published; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": str(exc)})
+            log.warning("receipt not published; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": repr(exc)})
             if claimed:
                 await self._release(mapping, status)
-            metrics.RECEIPTS.labels(self.name, "deferred").inc()
+            self._count(metrics.RECEIPTS, "deferred")
             return ESME_RX_T_APPN
-        metrics.RECEIPTS.labels(self.name, status if publish else "part").inc()
+        self._count(metrics.RECEIPTS, status if publish else "part")
         return ESME_ROK
 
     async def _release(self, mapping: Mapping, status: str) -> None:
@@ -381,19 +390,17 @@ class SmppConnector:
         out with the external_id alone, on the connection's first channel."""
         channel = channel_for(self.runtime.registry.for_connection(self.name), None)
         log.warning("receipt for an unknown message id", extra={"connection": self.name, "receipt_id": receipt.message_id})
-        metrics.RECEIPTS.labels(self.name, "unknown").inc()
+        self._count(metrics.RECEIPTS, "unknown")
         if channel is None:
             return ESME_ROK
         error = StatusError(code=code, message=f"receipt stat {receipt.stat}") if code else None
         update = StatusUpdate(channel_uuid=channel.uuid, status=status, external_id=receipt.message_id,
                               transport=self.transport, error=error)  # fmt: skip
         try:
-            await asyncio.gather(
-                self.publisher.publish_status(update),
-                self._receive_log(channel.uuid, None, summary, ["no message is known under this receipt id"], "smpp"),
-            )
+            await self.publisher.publish_status(update)
         except Exception:
             return ESME_RX_T_APPN
+        self._receive_log(channel.uuid, None, summary, ["no message is known under this receipt id"], "smpp")
         return ESME_ROK
 
     async def _on_message(self, pdu) -> int:
@@ -403,15 +410,15 @@ class SmppConnector:
                    "destination": pdu.destination_addr, "data_coding": pdu.data_coding}  # fmt: skip
         if channel is None:
             log.error("incoming message for a connection without channels", extra={"connection": self.name})
-            metrics.MO.labels(self.name, "no_channel").inc()
+            self._count(metrics.MO, "no_channel")
             return ESME_RX_T_APPN
         scheme = channel.schemes[0] if channel.schemes else "tel"
         try:
             urn, sender = sender_urn(sender_number(pdu), country=channel.country, scheme=scheme)
         except UrnError as exc:
-            metrics.MO.labels(self.name, "bad_sender").inc()
-            log.warning("incoming message refused", extra={"connection": self.name, "error": str(exc)})
-            await self._receive_log(channel.uuid, None, summary, [f"source_addr {pdu.source_addr!r}: {exc}"], "msg_receive", quiet=True)
+            self._count(metrics.MO, "bad_sender")
+            log.warning("incoming message refused", extra={"connection": self.name, "error": repr(exc)})
+            self._receive_log(channel.uuid, None, summary, [f"source_addr {pdu.source_addr!r}: {exc}"], "msg_receive")
             return ESME_RINVSRCADR
         segment = extract_segment(pdu)
         mo_key = None
@@ -421,45 +428,39 @@ class SmppConnector:
                 mo_key = self.store.mo_key(pdu.source_addr or "", pdu.destination_addr or "", segment)
                 parts = await self.store.add_mo_part(mo_key, segment)
                 if parts is None:
-                    metrics.MO.labels(self.name, "part").inc()
+                    self._count(metrics.MO, "part")
                     return ESME_ROK  # kept in Redis until the other parts arrive
                 text = join_segments(parts)
             else:
                 text = segment.text
             message = InboundMessage(channel_uuid=channel.uuid, urn=urn, from_=sender, text=text, transport=self.transport)
-            await asyncio.gather(
-                self.publisher.publish("sms.inbound", f"msg.{channel.uuid}", message.to_bytes(), message_id=message.uuid,
-                                       timeout=PUBLISH_TIMEOUT_S),  # fmt: skip
-                self._receive_log(channel.uuid, None, summary, [], "msg_receive", quiet=True),
-            )
+            await self.publisher.publish("sms.inbound", f"msg.{channel.uuid}", message.to_bytes(), message_id=message.uuid,
+                                         timeout=PUBLISH_TIMEOUT_S)  # fmt: skip
         except Exception as exc:
-            log.warning("incoming message not published; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": str(exc)})
-            metrics.MO.labels(self.name, "deferred").inc()
+            log.warning("incoming message not published; answered ESME_RX_T_APPN", extra={"connection": self.name, "error": repr(exc)})
+            self._count(metrics.MO, "deferred")
             return ESME_RX_T_APPN
         if mo_key is not None:
             try:
                 await self.store.forget_mo(mo_key)
             except Exception:
                 pass  # it expires by itself
-        metrics.MO.labels(self.name, "published").inc()
+        self._count(metrics.MO, "published")
+        self._receive_log(channel.uuid, None, summary, [], "msg_receive")
         return ESME_ROK
 
     def _log_entry(self, channel_uuid: str, msg_id, summary: dict, errors: list[str], kind: str) -> ChannelLog:
         return ChannelLog(channel_uuid=channel_uuid, type=kind, msg_id=msg_id, smpp=[summary], errors=[redact(e) for e in errors])
 
-    async def _receive_log(self, channel_uuid, msg_id, summary, errors, kind: str, quiet: bool = False) -> None:
-        """One ChannelLog for a received deliver_sm (channel logs are not worth a redelivery:
-        a failure is logged, not raised, when `quiet`)."""
+    def _receive_log(self, channel_uuid, msg_id, summary: dict, errors: list[str], kind: str) -> None:
+        """One ChannelLog for a received deliver_sm (on the connection's first channel when
+        the receipt names none)."""
         if channel_uuid is None:
             channels = self.runtime.registry.for_connection(self.name)
             if not channels:
                 return
             channel_uuid = channels[0].uuid
-        entry = self._log_entry(channel_uuid, msg_id, summary, errors, kind)
-        if quiet:
-            await self._publish_quietly("sms.logs", f"log.{channel_uuid}", entry.to_bytes())
-        else:
-            await self.publisher.publish("sms.logs", f"log.{channel_uuid}", entry.to_bytes(), timeout=PUBLISH_TIMEOUT_S)
+        self.logs.add(self._log_entry(channel_uuid, msg_id, summary, errors, kind))
 
 
 def parse_args(argv: list[str] | None) -> str:

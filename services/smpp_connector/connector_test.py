@@ -326,7 +326,8 @@ class FailingPublisher:
 async def test_deliver_sm_is_refused_with_rx_t_appn_when_the_broker_cannot_take_it(amqp, publisher, settings):
     async with running_connector(publisher=FailingPublisher(), **FAST) as r:
         assert await r.sim.inject_mo("+250788555003", "250700000001", "lost?") == [0x64]
-        assert await r.sim.inject_mo("+250788555003", "250700000001", GSM_500, "gsm7", "udh") == [0, 0, 0, 0x64]
+        # the part that completes the message (whichever is handled last) is the one refused
+        assert sorted(await r.sim.inject_mo("+250788555003", "250700000001", GSM_500, "gsm7", "udh")) == [0, 0, 0, 0x64]
         r.connector.publisher = r.runtime.publisher  # the broker is back: the SMSC's redelivery goes through
         (inbound,) = await taps(amqp, settings, r, "sms.inbound")
         assert await r.sim.inject_mo("+250788555003", "250700000001", GSM_500, "gsm7", "udh", ref=77) == [0, 0, 0, 0]

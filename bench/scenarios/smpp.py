@@ -1,0 +1,258 @@
+"""Scenario `smpp`: SendRequests through the router and the SMPP connector to the simulator.
+
+Pipeline, at window 10 and at window 50: the bench publishes N SendRequests to
+`sms.outbound`; the router and the SMPP connector run as their own processes; the SMSC
+simulator (its own process) answers every submit_sm and sends a receipt for each; the bench
+counts `wired` and `delivered` statuses. Reported: submit_sm/s (first publish -> last
+`wired`), receipts/s (first publish -> last `delivered`), and the connector's CPU time per
+message, receipt included (from /proc).
+
+Baselines, same run, same simulator process and window:
+
+- a bare smpplib client (``smpplib.client.Client`` in a thread, TCP_NODELAY) that submits
+  N messages keeping `window` unanswered, answers every receipt and stops at the last one:
+  what the SMSC link costs with no broker and no Redis;
+- the raw relay of the outbound scenario (two raw aio-pika hops, bench/relay.py): the
+  pipeline goal is at least 0.5x its rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+
+import aio_pika
+import orjson
+import smpplib.client
+import smpplib.consts
+import yaml
+
+from bench.common import Row, bench_env, cpu_seconds, start, stop
+from bench.scenarios.outbound import LOGS, _clear_redis, free_port, wait_consumers
+from bench.scenarios.outbound import baseline as relay_baseline
+from services.core.broker import connect, declare_topology, queue_bindings
+from services.core.settings import Settings
+
+N = int(os.environ.get("BENCH_SMPP_N", "20000"))
+WINDOWS = (10, 50)
+IN_FLIGHT = 1000
+CHANNEL_UUID = "5c2d6a1e-0c6e-4b8e-9d1a-7f3e2b1c0d9e"
+CONNECTION = "bench-smsc"
+TEXT = "Love is patient. Love is kind."
+
+
+# --------------------------------------------------------------------------- the simulator
+
+
+def start_simulator(env: dict[str, str]):
+    port = free_port()
+    proc = start(["-m", "services.smsc_simulator", "--port", str(port), "--control-port", "-1", "--receipt-delay", "0.05"],
+                 {**env, "LOG_LEVEL": "WARNING"}, LOGS / "smsc-sim.log")  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"the simulator did not listen; see {LOGS / 'smsc-sim.log'}")
+
+
+# --------------------------------------------------------------------------- smpplib baseline
+
+
+def smpplib_run(port: int, window: int, count: int) -> dict:
+    """Submit `count` messages with smpplib keeping `window` unanswered; wait for every receipt."""
+    client = smpplib.client.Client("127.0.0.1", port, timeout=30, allow_unknown_opt_params=True)
+    state = {"outstanding": 0, "resps": 0, "receipts": 0, "last_resp": 0.0, "last_receipt": 0.0}
+
+    def on_sent(pdu):
+        state["outstanding"] -= 1
+        state["resps"] += 1
+        state["last_resp"] = time.perf_counter()
+
+    def on_received(pdu):
+        state["receipts"] += 1
+        state["last_receipt"] = time.perf_counter()
+
+    client.set_message_sent_handler(on_sent)
+    client.set_message_received_handler(on_received)
+    client.connect()
+    client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client.bind_transceiver(system_id="bench", password="bench-password")
+    started = time.perf_counter()
+    sent = 0
+    while state["receipts"] < count:
+        while sent < count and state["outstanding"] < window:
+            client.send_message(
+                source_addr_ton=1, source_addr_npi=1, source_addr="250700000001", dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr="250788123123", short_message=TEXT.encode(), data_coding=0, esm_class=0,
+                registered_delivery=1,
+            )  # fmt: skip
+            state["outstanding"] += 1
+            sent += 1
+        client.read_once()
+    elapsed_submit = state["last_resp"] - started
+    elapsed_receipt = state["last_receipt"] - started
+    client.unbind()
+    client.disconnect()
+    return {"submit_rate": count / elapsed_submit, "receipt_rate": count / elapsed_receipt}
+
+
+def smpplib_baseline(port: int, window: int) -> dict:
+    result: dict = {}
+
+    def run() -> None:
+        smpplib_run(port, window, 200)  # warm-up
+        result.update(smpplib_run(port, window, N))
+
+    thread = threading.Thread(target=run, name=f"smpplib-window-{window}")
+    thread.start()
+    thread.join()
+    return result
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def send_body(msg_id: int) -> bytes:
+    return orjson.dumps({"id": msg_id, "uuid": str(uuid.uuid4()), "channel_uuid": CHANNEL_UUID, "to": "+250788123123",
+                         "text": TEXT, "created_on": "2026-11-24T10:00:00Z"})  # fmt: skip
+
+
+class Counter:
+    """Counts `wired` and `delivered` statuses per id, timestamping the arrivals."""
+
+    def __init__(self):
+        self.last: dict[str, float] = {}
+        self.ids: dict[str, set[int]] = {"wired": set(), "delivered": set()}
+        self.want = 0
+        self.done = asyncio.Event()
+
+    async def on_status(self, message) -> None:
+        body = orjson.loads(message.body)
+        ids = self.ids.get(body["status"])
+        if ids is None:
+            return
+        ids.add(body["id"])
+        self.last[body["status"]] = time.perf_counter()
+        if len(self.ids["delivered"]) >= self.want and len(self.ids["wired"]) >= self.want:
+            self.done.set()
+
+    def reset(self, want: int) -> None:
+        self.ids = {"wired": set(), "delivered": set()}
+        self.want = want
+        self.done = asyncio.Event()
+
+
+async def publish_all(exchange, ids: range) -> float:
+    window = asyncio.Semaphore(IN_FLIGHT)
+    started = time.perf_counter()
+
+    async def one(msg_id: int) -> None:
+        try:
+            message = aio_pika.Message(send_body(msg_id), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                       content_type="application/json", message_id=str(msg_id))  # fmt: skip
+            await exchange.publish(message, f"send.{CHANNEL_UUID}")
+        finally:
+            window.release()
+
+    tasks = []
+    for msg_id in ids:
+        await window.acquire()
+        tasks.append(asyncio.ensure_future(one(msg_id)))
+    await asyncio.gather(*tasks)
+    return started
+
+
+async def pipeline(sim_port: int, window: int) -> dict:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    channels = LOGS / f"smpp-channels-{window}.yaml"
+    channels.write_text(yaml.safe_dump({
+        "channels": [{"uuid": CHANNEL_UUID, "type": "smpp", "connection": CONNECTION, "address": "+250700000001"}],
+        "smpp_connections": [{"name": CONNECTION, "host": "127.0.0.1", "port": sim_port, "system_id": "bench",
+                              "password": "bench-password", "window": window, "tps": 0, "registered_delivery": 1,
+                              "dlr_id_format": "same"}],
+    }))  # fmt: skip
+    env = bench_env(SWITCHBOARD_CHANNELS=str(channels))
+    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in ("RABBITMQ_URL", "SWITCHBOARD_PREFIX")})
+    connection = await connect(settings, attempts=3)
+    await declare_topology(connection, settings, [CONNECTION])
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=2000)
+    done = await channel.declare_queue(settings.name("bench.statuses"), exclusive=True)
+    for key in ("status.wired.#", "status.delivered.#"):
+        await done.bind(settings.name("sms.status"), key)
+    counter = Counter()
+    await done.consume(counter.on_status, no_ack=True)
+    procs = {
+        "router": start(["-m", "services.outbound.router"], env, LOGS / "smpp-router.log"),
+        "connector": start(["-m", "services.smpp_connector", "--connection", CONNECTION], env, LOGS / f"smpp-connector-{window}.log"),
+    }  # fmt: skip
+    try:
+        await wait_consumers(connection, [settings.name("outbound.router"), settings.name(f"transport.smpp.{CONNECTION}")])
+        publish_channel = await connection.channel(publisher_confirms=True)
+        exchange = await publish_channel.get_exchange(settings.name("sms.outbound"))
+        counter.reset(200)
+        await publish_all(exchange, range(1_000_000, 1_000_200))  # warm-up
+        await asyncio.wait_for(counter.done.wait(), 60)
+        counter.reset(N)
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        started = await publish_all(exchange, range(N))
+        await asyncio.wait_for(counter.done.wait(), 600)
+        cpu = {name: (cpu_seconds(p.pid) - cpu_before[name]) * 1000 / N for name, p in procs.items()}
+        return {
+            "submit_rate": N / (counter.last["wired"] - started),
+            "receipt_rate": N / (counter.last["delivered"] - started),
+            "cpu": cpu,
+        }
+    finally:
+        for proc in procs.values():
+            stop(proc)
+        for name in [*queue_bindings(settings, [CONNECTION]), "bench.statuses"]:
+            try:
+                await channel.queue_delete(settings.name(name))
+            except Exception:
+                pass
+        await connection.close()
+        _clear_redis(env)
+
+
+def run() -> list[Row]:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    relay = asyncio.run(relay_baseline())
+    rows = [Row("smpp", "baseline: 2 raw aio-pika hops (outbound relay)", relay["rate"], cpu_ms=relay["cpu"], ratio=1.0)]
+    sim, port = start_simulator(bench_env())
+    try:
+        for window in WINDOWS:
+            bare = smpplib_baseline(port, window)
+            ours = asyncio.run(pipeline(port, window))
+            rows += [
+                Row("smpp", f"window {window}: bare smpplib, submit_sm -> resp", bare["submit_rate"], unit="submit/s",
+                    note=f"receipts {bare['receipt_rate']:,.0f}/s"),
+                Row("smpp", f"window {window}: router + connector -> wired", ours["submit_rate"], unit="submit/s",
+                    cpu_ms=ours["cpu"], ratio=ours["submit_rate"] / relay["rate"],
+                    note=f"{ours['submit_rate'] / bare['submit_rate']:.2f}x smpplib; CPU includes the receipt"),
+                Row("smpp", f"window {window}: receipts -> delivered", ours["receipt_rate"], unit="receipt/s",
+                    ratio=ours["receipt_rate"] / relay["rate"],
+                    note=f"{ours['receipt_rate'] / bare['receipt_rate']:.2f}x smpplib receipts"),
+            ]  # fmt: skip
+    finally:
+        stop(sim)
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import table
+
+    print(table(run()))
