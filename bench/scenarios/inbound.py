@@ -27,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import ROOT, Row, bench_env, cpu_seconds, start, stop
+from bench.common import ROOT, Row, bench_env, cpu_seconds, percentile, start, stop
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 CONNECTIONS = 64
@@ -179,8 +179,8 @@ def run() -> list[Row]:
             asyncio.run(delete_prefixed(env))
     base_rate = base["rate"]
     return [
-        Row("inbound", "baseline: aio-pika confirmed publish, 64 in flight", base_rate,
-            cpu_ms={"publisher": base["cpu_ms"]}, ratio=1.0, note="same body, same exchange and queue"),
+        Row("inbound", "baseline: aio-pika confirmed publish, 64 in flight", base_rate, "msg/s", base["p50_ms"],
+            base["p99_ms"], {"publisher": base["cpu_ms"]}, 1.0, "same body, exchange and queue; latency = confirm wait"),
         Row("inbound", "receive (form POST), 64 keep-alive clients", top["rate"], "req/s", top["p50_ms"], top["p99_ms"],
             {"inbound": top_cpu}, top["rate"] / base_rate, note(top, "goal >= 0.50x")),
         Row("inbound", f"receive paced at half max ({half_rate:,.0f} req/s offered)", half["rate"], "req/s",
@@ -235,22 +235,29 @@ async def _publish_baseline(seconds: float, concurrency: int) -> dict:
     ).to_bytes()
     key = f"msg.{CHANNEL_UUID}"
     count = 0
+    latencies: list[float] = []
     loop = asyncio.get_running_loop()
 
     async def worker(deadline: float) -> None:
         nonlocal count
         while loop.time() < deadline:
             message = aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            sent = time.perf_counter()
             await exchange.publish(message, key, mandatory=True)
+            latencies.append(time.perf_counter() - sent)
             count += 1
 
     await asyncio.gather(*(worker(loop.time() + 2) for _ in range(concurrency)))  # warm-up
     count = 0
+    latencies.clear()
     cpu0, started = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(loop.time() + seconds) for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
     await connection.close()
-    return {"rate": count / elapsed, "count": count, "cpu_ms": cpu * 1000 / max(count, 1)}
+    return {
+        "rate": count / elapsed, "count": count, "cpu_ms": cpu * 1000 / max(count, 1),
+        "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+    }
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "baseline":
