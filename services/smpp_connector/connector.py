@@ -44,6 +44,8 @@ import sys
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channels import SmppConnection, transport_key
 from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate
@@ -84,6 +86,12 @@ PUBLISH_TIMEOUT_S = 5.0
 #: still waits for its Redis write and its publish confirms, and the window must not idle
 #: meanwhile. Waiting for the window is short, and a link loss requeues them at once.
 PREFETCH = 300
+#: Redis connections of the connector. Callers wait for a free one (up to REDIS_WAIT_S)
+#: instead of failing: hundreds of receipts and submits can want one at the same moment.
+REDIS_CONNECTIONS = 32
+REDIS_WAIT_S = 10.0
+#: Waits before writing the id mappings again when Redis failed after the SMSC accepted.
+RECORD_RETRY_DELAYS_S = (0.2, 1.0, 3.0)
 
 
 class SmppConnector:
@@ -114,7 +122,9 @@ class SmppConnector:
         self.prefetch = prefetch or max(PREFETCH, 2 * connection.window)
         self.receipt_lookup_delays_s = receipt_lookup_delays_s
         self.throttled_give_up_s = throttled_give_up_s
-        self.store = Store(runtime.redis, runtime.settings.prefix, connection.name)
+        self.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            runtime.settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S))  # fmt: skip
+        self.store = Store(self.redis, runtime.settings.prefix, connection.name)
         link_options = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
         self.link = Link(connection, self.on_deliver, self._on_bind_state, self._on_bind_event, **link_options)
         self.consumer = None
@@ -194,6 +204,7 @@ class SmppConnector:
         await self.link.stop()
         if self.logs is not None:
             await self.logs.close()
+        await self.redis.aclose()
 
     def _count(self, metric, label: str) -> None:
         """metric{connection, label} += 1, with the labelled child cached (labels() is slow)."""
@@ -284,7 +295,7 @@ class SmppConnector:
                 Mapping(request.id, request.uuid, request.channel_uuid, len(parts), i + 1, first_id, refused is None)
                 for i, r in enumerate(results) if not r.status
             ]  # fmt: skip
-            await self.store.record_submits(mappings, [r.message_id for r in accepted], wired.to_bytes() if wired else None)
+            await self._record(request, mappings, [r.message_id for r in accepted], wired.to_bytes() if wired else None)
         errors: list[str] = []
         if wired is not None:
             status = wired
@@ -304,6 +315,22 @@ class SmppConnector:
         delivery.publish_status(status)
         entry = ChannelLog(channel_uuid=request.channel_uuid, type="smpp", msg_id=request.id, smpp=exchanges, errors=errors)
         self.logs.add(entry)
+
+    async def _record(self, request: SendRequest, mappings: list[Mapping], message_ids: list[str], wired: bytes | None) -> None:
+        """Write the id mappings (and the `sent:` record), retrying a failing Redis a few
+        times. The SMSC has accepted the parts, so when Redis stays down the message is still
+        reported rather than requeued (which would send it twice); its receipts will then be
+        published with their external_id only."""
+        for delay in (*RECORD_RETRY_DELAYS_S, None):
+            try:
+                await self.store.record_submits(mappings, message_ids, wired)
+                return
+            except Exception as exc:
+                if delay is None:
+                    log.error("could not record the message ids; its receipts will not be correlated",
+                              extra={"connection": self.name, "msg_id": request.id, "error": repr(exc)})  # fmt: skip
+                    return
+                await asyncio.sleep(delay)
 
     def _status(self, request: SendRequest, status: str, code: str, message: str, attempt: int | None,
                 retry_in_ms: int | None = None) -> StatusUpdate:  # fmt: skip
