@@ -28,7 +28,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 import httpx
 import orjson
@@ -52,6 +52,16 @@ DEFAULT_PREFETCH = 200
 DEFAULT_PER_CHANNEL = 50
 LOG_BODY_LIMIT = 10_000  # characters of a request or response body kept in a ChannelLog
 DNS_TTL_S = 60.0
+
+
+@cache
+def _send_seconds(transport: str):
+    return SEND_SECONDS.labels(transport)
+
+
+@cache
+def _sends(transport: str, status: str):
+    return SENDS.labels(transport, status)
 
 
 # --------------------------------------------------------------------------- guards and limits
@@ -156,6 +166,51 @@ class ChannelLimits:
             limit = ChannelLimit(asyncio.Semaphore(self.per_channel), bucket, channel.tps)
             self._limits[channel.uuid] = limit
         return limit
+
+
+class RedisBatch:
+    """Coalesces the SETs of concurrent sends into one pipeline per event-loop turn.
+
+    Each caller's keys are written in its order and the caller resumes once its pipeline
+    answered, so "the `sent:` record before `wired`" holds per message while many messages
+    share one round trip.
+    """
+
+    def __init__(self, redis):
+        self.redis = redis
+        self._waiting: list[tuple[list[tuple[str, bytes, int]], asyncio.Future]] = []
+        self._flushes: set[asyncio.Task] = set()
+
+    async def set_all(self, items: list[tuple[str, bytes, int]]) -> None:
+        """SET each (key, value, ttl_seconds); raises what the pipeline raised."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._waiting.append((items, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._start_flush)
+        await future
+
+    def _start_flush(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        batch, self._waiting = self._waiting, []
+        pipe = self.redis.pipeline(transaction=False)
+        for items, _ in batch:
+            for key, value, ttl in items:
+                pipe.set(key, value, ex=ttl)
+        try:
+            await pipe.execute()
+        except Exception as exc:  # every waiter learns it; none is left hanging
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
 
 # --------------------------------------------------------------------------- one send
@@ -291,7 +346,7 @@ async def _exchange(adapter, channel, part: OutgoingRequest, http, result: SendR
     except (httpx.TransportError, OSError) as exc:
         outcome = Outcome("errored", code="connection_failed", message=redact(f"connection failed: {type(exc).__name__} {exc}"))
     elapsed = time.perf_counter() - started
-    SEND_SECONDS.labels(adapter.transport).observe(elapsed)
+    _send_seconds(adapter.transport).observe(elapsed)
     result.http.append(_exchange_log(part, request, response, elapsed))
     return outcome
 
@@ -397,6 +452,7 @@ class HttpSender:
         self.limits = ChannelLimits(per_channel)
         self.ctx = SendContext(runtime.settings)
         self.on_accepted = on_accepted
+        self.redis_batch = RedisBatch(runtime.redis)
 
     async def start(self) -> None:
         self.runtime.on_stop.append(self.close)
@@ -443,7 +499,7 @@ class HttpSender:
                            message_id=f"{request.channel_uuid}:{request.id}:retry:{decision.status.attempt}")  # fmt: skip
         delivery.publish_status(decision.status)
         delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
-        SENDS.labels(transport, decision.status.status).inc()
+        _sends(transport, decision.status.status).inc()
         if decision.status.status != "wired":
             error = decision.status.error
             log.info("send not accepted", extra={"channel": request.channel_uuid, "msg_id": request.id,
@@ -455,7 +511,7 @@ class HttpSender:
         delivery.publish_status(decision.status)
         result = SendResult(outcome, errors=[outcome.message] if outcome.message else [])
         delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
-        SENDS.labels(transport, decision.status.status).inc()
+        _sends(transport, decision.status.status).inc()
         log.info("send refused", extra={"channel": request.channel_uuid, "msg_id": request.id, "code": outcome.code})
 
     @staticmethod
@@ -467,14 +523,13 @@ class HttpSender:
         """The `sent:` record first, then one `ext:` correlation record per provider id, in one
         round trip, before `wired` is published. When Redis fails here the message was still
         sent: it is reported `wired` rather than retried (which would send it twice)."""
-        pipe = self.runtime.redis.pipeline(transaction=False)
-        pipe.set(self.sent_key(request), wired.to_bytes(), ex=SENT_TTL_S)
+        items = [(self.sent_key(request), wired.to_bytes(), SENT_TTL_S)]
         if external_ids:
             correlation = orjson.dumps({"id": request.id, "uuid": request.uuid})
             for external_id in external_ids:
-                pipe.set(self.runtime.key(f"ext:{request.channel_uuid}:{external_id}"), correlation, ex=CORRELATION_TTL_S)
+                items.append((self.runtime.key(f"ext:{request.channel_uuid}:{external_id}"), correlation, CORRELATION_TTL_S))
         try:
-            await pipe.execute()
+            await self.redis_batch.set_all(items)
         except Exception as exc:  # redis.RedisError, OSError: the send must still be reported
             log.error("could not write the sent record; a redelivery would send again",
                       extra={"channel": request.channel_uuid, "msg_id": request.id, "error": str(exc)})  # fmt: skip
