@@ -23,11 +23,20 @@ from dataclasses import dataclass
 import orjson
 import redis.asyncio as aioredis
 
+from ..core.redis_batch import RedisBatch
 from .codec import Segment, normalise_message_id
 
 MAPPING_TTL_S = 72 * 3600
 SENT_TTL_S = 24 * 3600
 MO_TTL_S = 3600
+
+#: Count one part of a multipart message as delivered and return how many are: atomic, so
+#: that of two processes adding the last parts at once exactly one sees the full count.
+_PART_DELIVERED = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('SCARD', KEYS[1])
+"""
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,13 @@ class Mapping:
 
 
 class Store:
+    """The connector's Redis operations. The ones made per message and per receipt go
+    through a :class:`~services.core.redis_batch.RedisBatch`: the writes and look-ups of
+    concurrent submits and receipts share one round trip per event-loop turn."""
+
     def __init__(self, redis: aioredis.Redis, prefix: str, connection: str):
         self.redis = redis
+        self.batch = RedisBatch(redis)
         self.prefix = prefix
         self.base = f"{prefix}smpp:{connection}:"
 
@@ -65,23 +79,25 @@ class Store:
 
     async def record_submits(self, mappings: list[Mapping], message_ids: list[str], wired: bytes | None) -> None:
         """The id mappings of the accepted parts and, when the message is wired, its `sent:`
-        record, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for mapping, message_id in zip(mappings, message_ids, strict=True):
-            pipe.set(f"{self.base}id:{normalise_message_id(message_id)}", mapping.to_bytes(), ex=MAPPING_TTL_S)
+        record, in one round trip (shared with concurrent callers)."""
+        items = [
+            (f"{self.base}id:{normalise_message_id(message_id)}", mapping.to_bytes(), MAPPING_TTL_S)
+            for mapping, message_id in zip(mappings, message_ids, strict=True)
+        ]
         if wired is not None:
             first = mappings[0]
-            pipe.set(self.sent_key(first.channel_uuid, first.id), wired, ex=SENT_TTL_S)
-        await pipe.execute()
+            items.append((self.sent_key(first.channel_uuid, first.id), wired, SENT_TTL_S))
+        await self.batch.set_all(items)
 
     async def sent_status(self, channel_uuid: str, msg_id: int | str) -> bytes | None:
-        return await self.redis.get(self.sent_key(channel_uuid, msg_id))
+        (value,) = await self.batch.execute([("GET", self.sent_key(channel_uuid, msg_id))])
+        return value
 
     async def lookup(self, keys: list[str]) -> Mapping | None:
         """The mapping stored under the first of `keys` (normalised ids) that has one."""
         if not keys:
             return None
-        values = await self.redis.mget([f"{self.base}id:{k}" for k in keys])
+        (values,) = await self.batch.execute([("MGET", *(f"{self.base}id:{k}" for k in keys))])
         for raw in values:
             if raw is not None:
                 return Mapping.from_bytes(raw)
@@ -90,20 +106,18 @@ class Store:
     async def part_delivered(self, mapping: Mapping) -> bool:
         """Count a multipart message's part as delivered; True once every part is."""
         key = f"{self.base}dlr:{mapping.group}:delivered"
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(key, mapping.index)
-        pipe.expire(key, MAPPING_TTL_S)
-        pipe.scard(key)
-        _, _, count = await pipe.execute()
-        return count >= mapping.parts
+        (count,) = await self.batch.execute([("EVAL", _PART_DELIVERED, 1, key, mapping.index, MAPPING_TTL_S)])
+        return int(count) >= mapping.parts
 
     async def claim_status(self, mapping: Mapping, status: str) -> bool:
         """True the first time `status` is claimed for this message (one status per message
         and state); :meth:`release_status` undoes it when the publish failed."""
-        return bool(await self.redis.set(f"{self.base}dlr:{mapping.group}:{status}", b"1", nx=True, ex=MAPPING_TTL_S))
+        key = f"{self.base}dlr:{mapping.group}:{status}"
+        (claimed,) = await self.batch.execute([("SET", key, b"1", "NX", "EX", MAPPING_TTL_S)])
+        return bool(claimed)
 
     async def release_status(self, mapping: Mapping, status: str) -> None:
-        await self.redis.delete(f"{self.base}dlr:{mapping.group}:{status}")
+        await self.batch.execute([("DEL", f"{self.base}dlr:{mapping.group}:{status}")])
 
     def mo_key(self, source: str, destination: str, segment: Segment) -> str:
         return f"{self.base}mo:{source}:{destination}:{segment.kind}:{segment.ref}:{segment.total}"
