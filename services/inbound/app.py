@@ -86,8 +86,7 @@ class CallbackDispatcher:
         await send_answer(send, answer)
         self._count(route, answer.status)
         if call is not None:
-            log_body = channel_log(call, answer, self.edge.public_base)
-            self.edge.publish_later("sms.logs", f"log.{call.channel.uuid}", log_body, call.channel.uuid)
+            self.edge.log_request(channel_log(call, answer, self.edge.public_base))
 
     def _match(self, scope) -> tuple[CallbackRoutes, str, str, str]:
         """(routes, slug, action name, channel uuid) of the path; RequestError 404 or 405."""

@@ -295,7 +295,7 @@ def _offered_secrets(call: Call):
         yield decoded.partition(":")[2]
 
 
-def channel_log(call: Call, answer: Answer, public_base: str) -> bytes:
+def channel_log(call: Call, answer: Answer, public_base: str) -> ChannelLog:
     """The ChannelLog of one request: the request and answer as text, secrets masked."""
     query = call.query_string.decode("utf-8", "replace")
     target = call.path + ("?" + _SECRET_PARAM.sub(r"\1" + MASK, query) if query else "")
@@ -310,7 +310,7 @@ def channel_log(call: Call, answer: Answer, public_base: str) -> bytes:
         f"HTTP/1.1 {answer.status} {phrase}\r\nContent-Type: {answer.content_type}\r\n\r\n"
         + answer.body.decode("utf-8", "replace")
     )
-    log = ChannelLog(
+    return ChannelLog(
         channel_uuid=call.channel.uuid,
         type=call.log_type,
         msg_id=call.msg_id,
@@ -326,7 +326,6 @@ def channel_log(call: Call, answer: Answer, public_base: str) -> bytes:
         ],
         errors=call.errors,
     )
-    return log.to_bytes()
 
 
 def option(channel, key: str, default=None):

@@ -3,8 +3,8 @@
 It wraps `services.core.service.Runtime` (the same settings, channels loading and reload,
 topology and confirming publisher as every worker) and adds what an HTTP edge needs on top:
 publishes bounded by a short timeout (a provider must not wait on a reconnecting
-connection), a readiness check, and fire-and-forget ChannelLog publishes that never delay an
-answer.
+connection), a readiness check, and ChannelLogs queued on the shared unconfirmed
+`ChannelLogPublisher` (services/core/channel_logs.py), so that they never delay an answer.
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ import asyncio
 import logging
 import time
 
-from prometheus_client import Counter
-
+from ..core.channel_logs import ChannelLogPublisher
+from ..core.models import ChannelLog
 from ..core.service import Runtime
 from .common import PUBLISH_TIMEOUT_S, BrokerUnavailable
 from .dedupe import Deduplicator
 
 log = logging.getLogger(__name__)
-
-LOGS_DROPPED = Counter(
-    "switchboard_inbound_channel_logs_dropped_total", "ChannelLogs not published (broker down or backlog full)"
-)
-MAX_BACKGROUND = 10_000
 
 
 class Edge:
@@ -33,7 +28,7 @@ class Edge:
         self.settings = runtime.settings
         self.public_base = runtime.settings.public_base
         self.publish_timeout = publish_timeout
-        self._background: set[asyncio.Task] = set()
+        self.logs: ChannelLogPublisher | None = None
         self._dedupe: Deduplicator | None = None
         self._last_warning = 0.0
         self._suppressed = 0
@@ -49,8 +44,9 @@ class Edge:
         return self._dedupe
 
     async def start(self) -> None:
-        """Connect (retrying until the broker answers), declare the topology, open the publisher."""
+        """Connect (retrying until the broker answers), declare the topology, open the publishers."""
         await self.runtime.connect()
+        self.logs = await ChannelLogPublisher(self.runtime.connection, self.settings, self.runtime.name).start()
 
     def reload(self) -> None:
         """SIGHUP: re-read the channels file; a broken file keeps the previous channels."""
@@ -75,22 +71,10 @@ class Edge:
             self._warn("publish failed; answering 503", exchange, exc)
             raise BrokerUnavailable() from None
 
-    def publish_later(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
-        """Publish without making anyone wait (ChannelLogs); dropped when the broker is down."""
-        if not self.ready() or len(self._background) >= MAX_BACKGROUND:
-            LOGS_DROPPED.inc()
-            return
-        task = asyncio.ensure_future(self._publish_quietly(exchange, routing_key, body, message_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _publish_quietly(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
-        try:
-            async with asyncio.timeout(self.publish_timeout):
-                await self.runtime.publisher.publish(exchange, routing_key, body, message_id=message_id, timeout=None)
-        except Exception as exc:
-            LOGS_DROPPED.inc()
-            self._warn("channel log not published", exchange, exc)
+    def log_request(self, entry: ChannelLog) -> None:
+        """Queue a request's ChannelLog: published unconfirmed, dropped when the broker is away."""
+        if self.logs is not None:
+            self.logs.add(entry)
 
     def _warn(self, message: str, exchange: str, exc: Exception) -> None:
         """At most one warning a second: a broker outage must not flood the logs."""
@@ -105,7 +89,7 @@ class Edge:
         self._last_warning, self._suppressed = now, 0
 
     async def close(self, timeout: float = 3.0) -> None:
-        """Let pending ChannelLog publishes finish (bounded), then close broker and Redis."""
-        if self._background:
-            await asyncio.wait(set(self._background), timeout=timeout)
+        """Publish the queued ChannelLogs (bounded), then close broker and Redis."""
+        if self.logs is not None:
+            await self.logs.close(timeout)
         await self.runtime.close()

@@ -47,6 +47,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..core.broker import Delivery, Publisher, Requeue
+from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import SmppConnection, transport_key
 from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate
 from ..core.redact import redact
@@ -54,7 +55,6 @@ from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.urns import UrnError, sender_urn
 from . import metrics
-from .channel_logs import ChannelLogBatcher
 from .codec import (
     RETRYABLE_STATUSES,
     THROTTLING_STATUSES,
@@ -128,7 +128,7 @@ class SmppConnector:
         link_options = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
         self.link = Link(connection, self.on_deliver, self._on_bind_state, self._on_bind_event, **link_options)
         self.consumer = None
-        self.logs: ChannelLogBatcher | None = None
+        self.logs: ChannelLogPublisher | None = None
         self._refs = itertools.count(1)
         self._bind_changed = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -138,7 +138,7 @@ class SmppConnector:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self.logs = await ChannelLogBatcher(self.runtime.connection, self.runtime.settings).start()
+        self.logs = await ChannelLogPublisher(self.runtime.connection, self.runtime.settings, self.runtime.name).start()
         self.runtime.on_stop.append(self.stop)
         self._spawn(self._follow_bind())
         self._spawn(self._stop_on_signal())
