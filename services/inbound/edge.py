@@ -9,7 +9,6 @@ connection), a readiness check, and ChannelLogs queued on the shared unconfirmed
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -65,8 +64,7 @@ class Edge:
         if not self.ready():
             raise BrokerUnavailable()
         try:
-            async with asyncio.timeout(self.publish_timeout):
-                await self.runtime.publisher.publish(exchange, routing_key, body, message_id=message_id, timeout=None)
+            await self.runtime.publisher.publish(exchange, routing_key, body, message_id=message_id, timeout=self.publish_timeout)
         except Exception as exc:  # timeout, nack, unroutable, channel or connection closed
             self._warn("publish failed; answering 503", exchange, exc)
             raise BrokerUnavailable() from None
