@@ -67,6 +67,7 @@ from .gsm import SEPTETS, gsm_decode, gsm_encode, is_gsm7
 __all__ = [
     "HEADER_LENGTH", "MAX_PDU_LENGTH", "PduError", "UnknownPdu", "SequenceGenerator",
     "make_pdu", "make_response", "encode_pdu", "parse_pdu", "read_pdu",
+    "encode_submit_sm", "encode_deliver_sm_resp", "parse_hot_pdu", "read_hot_pdu",
     "DC_GSM7", "DC_IA5", "DC_BINARY", "DC_LATIN1", "DC_BINARY2", "DC_UCS2", "CODINGS",
     "coding_value", "choose_coding", "encode_text", "decode_text", "text_units",
     "MessagePart", "split_message", "parse_udh", "Segment", "extract_segment", "Reassembler",
@@ -311,6 +312,210 @@ async def read_pdu(reader, *, max_length: int = MAX_PDU_LENGTH):
         raise PduError(f"bogus command_length {length} (must be {HEADER_LENGTH}..{max_length})")
     rest = await reader.readexactly(length - 4)
     return parse_pdu(head + rest)
+
+
+# --------------------------------------------------------------------------------------
+# Hot-path PDUs (struct, no smpplib objects)
+# --------------------------------------------------------------------------------------
+#
+# The connector builds a submit_sm and a deliver_sm_resp and parses a submit_sm_resp and a
+# deliver_sm per message; through smpplib's classes that was about a tenth of its CPU. These
+# functions do the same with struct. smpplib stays the reference: codec_test checks them
+# byte for byte (and field for field) against make_pdu/encode_pdu/parse_pdu over a table of
+# cases, and whatever they do not cover (another TLV, a field over its length, a malformed
+# PDU) is handed to smpplib's path, so the result is always what smpplib gives.
+
+CMD_SUBMIT_SM = 0x00000004
+CMD_SUBMIT_SM_RESP = 0x80000004
+CMD_DELIVER_SM = 0x00000005
+CMD_DELIVER_SM_RESP = 0x80000005
+
+_HEADER = struct.Struct(">LLLL")
+_SUBMIT_PARAMS = smpplib.command.SubmitSM.params
+#: submit_sm TLVs the fast encoder writes (what split_message produces), in smpplib's order.
+_FAST_SUBMIT_TLVS = ("sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum", "message_payload")
+_FAST_SUBMIT_FIELDS = frozenset({
+    "service_type", "source_addr_ton", "source_addr_npi", "source_addr", "dest_addr_ton", "dest_addr_npi",
+    "destination_addr", "esm_class", "protocol_id", "priority_flag", "schedule_delivery_time", "validity_period",
+    "registered_delivery", "replace_if_present_flag", "data_coding", "sm_default_msg_id", "short_message",
+    *_FAST_SUBMIT_TLVS,
+})  # fmt: skip
+_TLV_CODES = smpplib.consts.OPTIONAL_PARAMS
+
+
+def _cstr(value: str | None, field_name: str) -> bytes:
+    """A C-octet-string as smpplib writes it: cut to its maximum length minus the NUL."""
+    if not value:
+        return b"\0"
+    limit = _SUBMIT_PARAMS[field_name].max - 1
+    return value[:limit].encode("latin-1") + b"\0"
+
+
+def encode_submit_sm(sequence: int, fields: dict[str, Any]) -> bytes:
+    """The bytes of ``encode_pdu(make_pdu("submit_sm", sequence=sequence, **fields))``,
+    without building smpplib objects (fields it does not cover go through smpplib)."""
+    short_message = fields.get("short_message") or b""
+    if not _FAST_SUBMIT_FIELDS.issuperset(fields) or len(short_message) > 254 or not all(
+        isinstance(fields.get(name, ""), str) and fields.get(name, "").isascii()
+        for name in ("service_type", "source_addr", "destination_addr", "schedule_delivery_time", "validity_period")
+    ):  # fmt: skip
+        return encode_pdu(make_pdu("submit_sm", sequence=sequence, **fields))
+    get = fields.get
+    try:
+        body = b"".join((
+            _cstr(get("service_type"), "service_type"),
+            bytes((get("source_addr_ton") or 0, get("source_addr_npi") or 0)),
+            _cstr(get("source_addr"), "source_addr"),
+            bytes((get("dest_addr_ton") or 0, get("dest_addr_npi") or 0)),
+            _cstr(get("destination_addr"), "destination_addr"),
+            bytes((get("esm_class") or 0, get("protocol_id") or 0, get("priority_flag") or 0)),
+            _cstr(get("schedule_delivery_time"), "schedule_delivery_time"),
+            _cstr(get("validity_period"), "validity_period"),
+            bytes((get("registered_delivery") or 0, get("replace_if_present_flag") or 0, get("data_coding") or 0,
+                   get("sm_default_msg_id") or 0, len(short_message))),
+            short_message,
+        ))  # fmt: skip
+    except (TypeError, ValueError):  # an int out of range: smpplib's error message
+        return encode_pdu(make_pdu("submit_sm", sequence=sequence, **fields))
+    tlvs = []
+    for name in _FAST_SUBMIT_TLVS:
+        value = get(name)
+        if value is None:
+            continue
+        if name == "message_payload":
+            if value:
+                tlvs.append(struct.pack(">HH", _TLV_CODES[name], len(value)) + value)
+        else:
+            size = _SUBMIT_PARAMS[name].size
+            tlvs.append(struct.pack(">HH" + ("B" if size == 1 else "H"), _TLV_CODES[name], size, value))
+    if tlvs:
+        body += b"".join(tlvs)
+    return _HEADER.pack(HEADER_LENGTH + len(body), CMD_SUBMIT_SM, ESME_ROK, sequence) + body
+
+
+def encode_deliver_sm_resp(sequence: int, status: int = ESME_ROK) -> bytes:
+    """The bytes of ``encode_pdu(make_response(deliver_sm, status=status))`` (empty message_id)."""
+    return _HEADER.pack(HEADER_LENGTH + 1, CMD_DELIVER_SM_RESP, status, sequence) + b"\0"
+
+
+class _ParsedPdu:
+    """A parsed hot-path PDU with the attributes smpplib's class would have after
+    :func:`parse_pdu` (absent fields None), and nothing else."""
+
+    command = ""
+    params: dict = {}
+    status = ESME_ROK
+    sequence = 0
+
+    def is_response(self) -> bool:
+        return self.command.endswith("_resp")
+
+    def is_request(self) -> bool:
+        return not self.is_response()
+
+    def __repr__(self) -> str:
+        return f"{self.command}(sequence={self.sequence}, status={self.status})"
+
+
+class SubmitSmResp(_ParsedPdu):
+    command = "submit_sm_resp"
+    params = smpplib.command.SubmitSMResp.params
+    message_id = None
+
+
+class DeliverSm(_ParsedPdu):
+    command = "deliver_sm"
+    params = smpplib.command.DeliverSM.params
+
+
+for _name in smpplib.command.DeliverSM.params_order:
+    setattr(DeliverSm, _name, None)
+
+_DELIVER_STRINGS = ("service_type", "source_addr", "destination_addr", "schedule_delivery_time", "validity_period")
+
+
+def _parse_submit_sm_resp(data: bytes, status: int, sequence: int):
+    pdu = SubmitSmResp()
+    pdu.status, pdu.sequence, pdu.unknown_tlvs = status, sequence, {}
+    if len(data) == HEADER_LENGTH:
+        return pdu  # an error response without a body, as smpplib reads it
+    end = data.find(b"\0", HEADER_LENGTH)
+    if end != len(data) - 1:
+        return None
+    pdu.message_id = data[HEADER_LENGTH:end].decode("latin-1")
+    return pdu
+
+
+def _parse_deliver_sm(data: bytes, status: int, sequence: int):
+    pdu = DeliverSm()
+    pdu.status, pdu.sequence, pdu.unknown_tlvs = status, sequence, {}
+    pos, n = HEADER_LENGTH, len(data)
+    find = data.find
+
+    def cstr(name: str) -> bool:
+        nonlocal pos
+        end = find(b"\0", pos)
+        if end < 0 or end - pos >= DeliverSm.params[name].max:
+            return False
+        setattr(pdu, name, data[pos:end].decode("latin-1"))
+        pos = end + 1
+        return True
+
+    if not cstr("service_type") or pos + 2 > n:
+        return None
+    pdu.source_addr_ton, pdu.source_addr_npi = data[pos], data[pos + 1]
+    pos += 2
+    if not cstr("source_addr") or pos + 2 > n:
+        return None
+    pdu.dest_addr_ton, pdu.dest_addr_npi = data[pos], data[pos + 1]
+    pos += 2
+    if not cstr("destination_addr") or pos + 3 > n:
+        return None
+    pdu.esm_class, pdu.protocol_id, pdu.priority_flag = data[pos], data[pos + 1], data[pos + 2]
+    pos += 3
+    if not cstr("schedule_delivery_time") or not cstr("validity_period") or pos + 5 > n:
+        return None
+    (pdu.registered_delivery, pdu.replace_if_present_flag, pdu.data_coding, pdu.sm_default_msg_id,
+     pdu.sm_length) = data[pos:pos + 5]  # fmt: skip
+    pos += 5
+    if pdu.sm_length == 0 or pos + pdu.sm_length > n:
+        return None  # smpplib's reading of an empty short_message is its own: let it parse
+    pdu.short_message = data[pos:pos + pdu.sm_length]
+    pos += pdu.sm_length
+    if pos < n:
+        try:
+            _parse_tlvs(pdu, data[pos:], sequence, CMD_DELIVER_SM)
+        except PduError:
+            return None
+        if pdu.unknown_tlvs:
+            return None
+    return pdu
+
+
+def parse_hot_pdu(data: bytes):
+    """:func:`parse_pdu` with a struct fast path for submit_sm_resp and deliver_sm (the
+    objects answer the same attributes); anything unusual goes through :func:`parse_pdu`."""
+    if len(data) >= HEADER_LENGTH:
+        length, command_id, status, sequence = _HEADER.unpack_from(data)
+        if length == len(data):
+            pdu = None
+            if command_id == CMD_SUBMIT_SM_RESP:
+                pdu = _parse_submit_sm_resp(data, status, sequence)
+            elif command_id == CMD_DELIVER_SM:
+                pdu = _parse_deliver_sm(data, status, sequence)
+            if pdu is not None:
+                return pdu
+    return parse_pdu(data)
+
+
+async def read_hot_pdu(reader, *, max_length: int = MAX_PDU_LENGTH):
+    """:func:`read_pdu` parsing with :func:`parse_hot_pdu`."""
+    head = await reader.readexactly(4)
+    (length,) = struct.unpack(">L", head)
+    if length < HEADER_LENGTH or length > max_length:
+        raise PduError(f"bogus command_length {length} (must be {HEADER_LENGTH}..{max_length})")
+    rest = await reader.readexactly(length - 4)
+    return parse_hot_pdu(head + rest)
 
 
 # --------------------------------------------------------------------------------------

@@ -32,10 +32,12 @@ from ..core.channels import SmppConnection
 from .codec import (
     PduError,
     SequenceGenerator,
+    encode_deliver_sm_resp,
     encode_pdu,
+    encode_submit_sm,
     make_pdu,
     make_response,
-    read_pdu,
+    read_hot_pdu,
     status_name,
 )
 
@@ -162,10 +164,12 @@ class Session:
     # ------------------------------------------------------------------ sending
 
     def send(self, pdu) -> None:
+        self.write(encode_pdu(pdu))
+
+    def write(self, data: bytes) -> None:
         if self.closed.done() or self._writer is None:
             raise LinkDown(self.closed.result() if self.closed.done() else "not connected")
-        transport = self._writer.transport
-        transport.write(encode_pdu(pdu))
+        self._writer.transport.write(data)
 
     async def request(self, pdu, timeout: float):
         """Send a request PDU and wait for its response (any status); LinkDown on close,
@@ -185,15 +189,27 @@ class Session:
         session) when no response comes within ``submit_timeout_s``."""
         await self.window.acquire()
         try:
-            pdu = make_pdu("submit_sm", sequences=self.sequences, **fields)
+            sequence = self.sequences.next_sequence()
+            data = encode_submit_sm(sequence, fields)
+            loop = asyncio.get_running_loop()
+            future = self._pending[sequence] = loop.create_future()
+            # a timer rather than wait_for: one callback instead of a timeout context per submit
+            timer = loop.call_later(self.connection.submit_timeout_s, self._submit_timed_out, future)
             try:
-                return await self.request(pdu, self.connection.submit_timeout_s)
-            except TimeoutError:
-                reason = f"no submit_sm_resp within {self.connection.submit_timeout_s:g} s"
-                self._shutdown(reason)
-                raise SubmitTimeout(reason) from None
+                self.write(data)
+                return await future
+            finally:
+                timer.cancel()
+                self._pending.pop(sequence, None)
         finally:
             self.window.release()
+
+    def _submit_timed_out(self, future: asyncio.Future) -> None:
+        if future.done():
+            return
+        reason = f"no submit_sm_resp within {self.connection.submit_timeout_s:g} s"
+        future.set_exception(SubmitTimeout(reason))
+        self._shutdown(reason)
 
     async def drain(self) -> None:
         if self._writer is not None and self._writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
@@ -206,7 +222,7 @@ class Session:
         try:
             while True:
                 try:
-                    pdu = await read_pdu(self._reader)
+                    pdu = await read_hot_pdu(self._reader)
                 except PduError as exc:
                     log.warning("malformed PDU from the SMSC", extra={"connection": self.connection.name, "error": str(exc)})
                     if exc.sequence is None:
@@ -250,7 +266,10 @@ class Session:
                 log.exception("deliver_sm handling failed; answered ESME_RX_T_APPN", extra={"connection": self.connection.name})
                 status = ESME_RX_T_APPN
         with contextlib.suppress(LinkDown):
-            self.send(make_response(pdu, status=status))
+            if pdu.command == "deliver_sm":
+                self.write(encode_deliver_sm_resp(pdu.sequence, status))
+            else:
+                self.send(make_response(pdu, status=status))
 
     async def _enquire_loop(self) -> None:
         interval = self.connection.enquire_link_s
