@@ -86,7 +86,8 @@ class CallbackDispatcher:
         await send_answer(send, answer)
         self._count(route, answer.status)
         if call is not None:
-            self.edge.log_request(channel_log(call, answer, self.edge.public_base))
+            log_uuid, log_body = channel_log(call, answer, self.edge.public_base)
+            self.edge.log_request(call.channel.uuid, log_uuid, log_body)
 
     def _match(self, scope) -> tuple[CallbackRoutes, str, str, str]:
         """(routes, slug, action name, channel uuid) of the path; RequestError 404 or 405."""

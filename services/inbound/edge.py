@@ -13,7 +13,6 @@ import logging
 import time
 
 from ..core.channel_logs import ChannelLogPublisher
-from ..core.models import ChannelLog
 from ..core.service import Runtime
 from .common import PUBLISH_TIMEOUT_S, BrokerUnavailable
 from .dedupe import Deduplicator
@@ -69,10 +68,10 @@ class Edge:
             self._warn("publish failed; answering 503", exchange, exc)
             raise BrokerUnavailable() from None
 
-    def log_request(self, entry: ChannelLog) -> None:
+    def log_request(self, channel_uuid: str, log_uuid: str, body: bytes) -> None:
         """Queue a request's ChannelLog: published unconfirmed, dropped when the broker is away."""
         if self.logs is not None:
-            self.logs.add(entry)
+            self.logs.add_body(channel_uuid, body, log_uuid)
 
     def _warn(self, message: str, exchange: str, exc: Exception) -> None:
         """At most one warning a second: a broker outage must not flood the logs."""
