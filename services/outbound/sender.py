@@ -12,7 +12,9 @@ in this order for each SendRequest taken from `transport.<key>`:
 5. on success the `sent:` record and the `ext:` correlation records are written to Redis
    before anything is published, then `wired`; `errored` goes to `retry.<delay_ms>` until
    the delays run out and then becomes `failed`;
-6. one ChannelLog per send on `sms.logs`, secrets redacted, and the metrics.
+6. one ChannelLog per send on `sms.logs` (through the batched, unconfirmed
+   core.channel_logs.ChannelLogPublisher, like every service's logs), secrets redacted, and
+   the metrics.
 
 Steps 3-4 are `send_parts` and the status decision is `decide`, plain functions that need no
 broker; `HttpSender.handle` is the thin wiring around them.
@@ -34,10 +36,12 @@ import httpx
 import orjson
 
 from ..core.broker import Delivery
+from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
 from ..core.metrics import SEND_SECONDS, SENDS
 from ..core.models import ChannelLog, HttpExchange, SendRequest, StatusError, StatusUpdate
 from ..core.redact import redact
+from ..core.redis_batch import RedisBatch
 from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.settings import Settings
@@ -166,51 +170,6 @@ class ChannelLimits:
             limit = ChannelLimit(asyncio.Semaphore(self.per_channel), bucket, channel.tps)
             self._limits[channel.uuid] = limit
         return limit
-
-
-class RedisBatch:
-    """Coalesces the SETs of concurrent sends into one pipeline per event-loop turn.
-
-    Each caller's keys are written in its order and the caller resumes once its pipeline
-    answered, so "the `sent:` record before `wired`" holds per message while many messages
-    share one round trip.
-    """
-
-    def __init__(self, redis):
-        self.redis = redis
-        self._waiting: list[tuple[list[tuple[str, bytes, int]], asyncio.Future]] = []
-        self._flushes: set[asyncio.Task] = set()
-
-    async def set_all(self, items: list[tuple[str, bytes, int]]) -> None:
-        """SET each (key, value, ttl_seconds); raises what the pipeline raised."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._waiting.append((items, future))
-        if len(self._waiting) == 1:
-            loop.call_soon(self._start_flush)
-        await future
-
-    def _start_flush(self) -> None:
-        task = asyncio.ensure_future(self._flush())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
-
-    async def _flush(self) -> None:
-        batch, self._waiting = self._waiting, []
-        pipe = self.redis.pipeline(transaction=False)
-        for items, _ in batch:
-            for key, value, ttl in items:
-                pipe.set(key, value, ex=ttl)
-        try:
-            await pipe.execute()
-        except Exception as exc:  # every waiter learns it; none is left hanging
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
 
 
 # --------------------------------------------------------------------------- one send
@@ -453,8 +412,10 @@ class HttpSender:
         self.ctx = SendContext(runtime.settings)
         self.on_accepted = on_accepted
         self.redis_batch = RedisBatch(runtime.redis)
+        self.logs: ChannelLogPublisher | None = None
 
     async def start(self) -> None:
+        self.logs = await ChannelLogPublisher(self.runtime.connection, self.runtime.settings, self.runtime.name).start()
         self.runtime.on_stop.append(self.close)
         for adapter in self.adapters:
             await self.runtime.consume(
@@ -466,6 +427,9 @@ class HttpSender:
             )
 
     async def close(self) -> None:
+        """After the consumers stopped: the queued channel logs, then the HTTP pool."""
+        if self.logs is not None:
+            await self.logs.close()
         await self.client.aclose()
 
     def sent_key(self, request: SendRequest) -> str:
@@ -498,7 +462,7 @@ class HttpSender:
             schedule_retry(delivery, transport, decision.status.attempt, decision.retry_delay_ms,
                            message_id=f"{request.channel_uuid}:{request.id}:retry:{decision.status.attempt}")  # fmt: skip
         delivery.publish_status(decision.status)
-        delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
+        self.logs.add(self._channel_log(request, result))
         _sends(transport, decision.status.status).inc()
         if decision.status.status != "wired":
             error = decision.status.error
@@ -510,7 +474,7 @@ class HttpSender:
         decision = decide(outcome, request, transport, self.runtime.settings)
         delivery.publish_status(decision.status)
         result = SendResult(outcome, errors=[outcome.message] if outcome.message else [])
-        delivery.publish("sms.logs", f"log.{request.channel_uuid}", self._channel_log(request, result).to_bytes())
+        self.logs.add(self._channel_log(request, result))
         _sends(transport, decision.status.status).inc()
         log.info("send refused", extra={"channel": request.channel_uuid, "msg_id": request.id, "code": outcome.code})
 

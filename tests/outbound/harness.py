@@ -248,6 +248,7 @@ async def run_send_cases(
                     await runtime.publisher.publish("sms.transport", transport, orjson.dumps(body))
                 await _wait_final(status_tap, list(uuids.values()), wait)
                 await asyncio.sleep(0.3)  # anything published after the final status would show up now
+                await _wait_logs(status_tap, log_tap, list(uuids.values()), 5.0)
                 assert not status_tap.invalid and not log_tap.invalid, status_tap.invalid + log_tap.invalid
             finally:
                 await status_tap.close()
@@ -271,6 +272,19 @@ async def _wait_final(tap: Tap, channel_uuids: list[str], timeout: float) -> Non
     pending = set(channel_uuids)
     while pending and loop.time() < deadline:
         pending -= {m.body["channel_uuid"] for m in tap.messages if m.body["status"] in FINAL}
+        await asyncio.sleep(0.05)
+
+
+async def _wait_logs(status_tap: Tap, log_tap: Tap, channel_uuids: list[str], timeout: float) -> None:
+    """Channel logs travel apart from statuses (batched, unconfirmed): wait until every case
+    has as many as it has statuses, or `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        statuses = [m.body["channel_uuid"] for m in status_tap.messages]
+        logs = [m.body["channel_uuid"] for m in log_tap.messages]
+        if all(logs.count(u) >= statuses.count(u) for u in channel_uuids):
+            return
         await asyncio.sleep(0.05)
 
 

@@ -140,37 +140,3 @@ async def test_token_bucket_holds_the_rate():
     await asyncio.gather(*(bucket.take() for _ in range(6)))
     assert time.monotonic() - started >= 5 / 20 * 0.9
 
-
-class FakePipeline:
-    def __init__(self, owner):
-        self.owner = owner
-        self.commands = []
-
-    def set(self, key, value, ex):
-        self.commands.append((key, value, ex))
-
-    async def execute(self):
-        self.owner.round_trips.append(self.commands)
-        if self.owner.fail:
-            raise ConnectionError("redis went away")
-
-
-class FakeRedis:
-    def __init__(self, fail=False):
-        self.fail = fail
-        self.round_trips = []
-
-    def pipeline(self, transaction=False):
-        return FakePipeline(self)
-
-
-async def test_redis_batch_shares_one_round_trip_and_reports_failures():
-    from services.outbound.sender import RedisBatch
-
-    redis = FakeRedis()
-    batch = RedisBatch(redis)
-    await asyncio.gather(batch.set_all([("a", b"1", 5), ("b", b"2", 5)]), batch.set_all([("c", b"3", 9)]))
-    assert redis.round_trips == [[("a", b"1", 5), ("b", b"2", 5), ("c", b"3", 9)]]
-    failing = RedisBatch(FakeRedis(fail=True))
-    results = await asyncio.gather(failing.set_all([("a", b"1", 5)]), failing.set_all([("b", b"1", 5)]), return_exceptions=True)
-    assert all(isinstance(r, ConnectionError) for r in results)
