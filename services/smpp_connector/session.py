@@ -122,6 +122,7 @@ class Session:
         self._tasks: set[asyncio.Task] = set()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._out: list[bytes] = []
         self._unbound_by_us = False
 
     @property
@@ -167,9 +168,21 @@ class Session:
         self.write(encode_pdu(pdu))
 
     def write(self, data: bytes) -> None:
+        """Queue PDU bytes; everything queued during one loop turn goes out in one socket
+        write on the next (one syscall for the submits and responses of many tasks)."""
         if self.closed.done() or self._writer is None:
             raise LinkDown(self.closed.result() if self.closed.done() else "not connected")
-        self._writer.transport.write(data)
+        self._out.append(data)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_writes)
+
+    def _flush_writes(self) -> None:
+        if not self._out:
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out = []
+        if self._writer is not None and not self._writer.transport.is_closing():
+            self._writer.transport.write(data)
 
     async def request(self, pdu, timeout: float):
         """Send a request PDU and wait for its response (any status); LinkDown on close,
@@ -301,6 +314,7 @@ class Session:
             if not future.done():
                 future.set_exception(error)
         self.window.fail(error)
+        self._flush_writes()  # e.g. the unbind_resp just queued
         if self._writer is not None:
             self._writer.close()
         current = asyncio.current_task()
