@@ -15,13 +15,12 @@ from ..adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     CallbackRequest,
     CallbackResult,
-    Ignored,
     Incoming,
     Rejected,
-    Report,
     RestAdapter,
     base_url,
     config_flag,
+    delivery_report,
     first_missing,
     join_url,
     json_of,
@@ -114,17 +113,8 @@ def parse_status(channel, request: CallbackRequest) -> CallbackResult:
     rejected = first_missing(params, "id", "status")
     if rejected:
         return rejected
-    provider_status = params["status"].strip()
-    status = STATUS_MAP.get(provider_status)
-    if status is None:
-        return Ignored(f"status {provider_status!r} is not mapped")
-    error_code, message = None, ""
-    if status == "failed":
-        error_code = f"dlr_{provider_status}"
-        message = params.get("failureReason") or provider_status
     # No `msg_id`: the `id` of this callback is Africa's Talking's own message id.
-    return [Report(status=status, external_id=params["id"], error_code=error_code, error_message=message)]
-
+    return delivery_report(STATUS_MAP, params["status"], external_id=params["id"], detail=params.get("failureReason", ""))
 
 CALLBACKS = {"receive": parse_receive, "status": parse_status}
 ADAPTER = RestAdapter(AGGREGATOR, build, interpret, CALLBACKS)

@@ -166,6 +166,31 @@ class Report:
     error_message: str = ""
 
 
+def delivery_report(
+    status_map: dict[str, str], provider_status: str, *, external_id: str, msg_id: str | None = None, detail: str = ""
+) -> CallbackResult:
+    """A provider's delivery state as one Report, or Ignored when the adapter does not map it.
+
+    A failed state gets code `dlr_<provider state>` and `detail` (or the state) as its message
+    (REST_ADAPTERS.md 9.1, "Failed receipts").
+    """
+    provider_status = provider_status.strip()
+    status = status_map.get(provider_status)
+    if status is None:
+        return Ignored(f"status {provider_status!r} is not mapped")
+    if status != "failed":
+        return [Report(status=status, external_id=external_id, msg_id=msg_id)]
+    return [
+        Report(
+            status="failed",
+            external_id=external_id,
+            msg_id=msg_id,
+            error_code=f"dlr_{provider_status}",
+            error_message=detail or provider_status,
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class Ignored:
     """A report with a status we do not map: answered 200 `Ignored`, nothing published."""

@@ -19,14 +19,13 @@ from ..adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     CallbackRequest,
     CallbackResult,
-    Ignored,
     Incoming,
     Rejected,
-    Report,
     RestAdapter,
     attachment_url,
     base_url,
     config_flag,
+    delivery_report,
     first_missing,
     join_url,
     json_of,
@@ -178,24 +177,10 @@ def parse_status(channel, request: CallbackRequest) -> CallbackResult:
     if rejected:
         return rejected
     params = request.params
-    provider_status = params["MessageStatus"].strip()
-    status = STATUS_MAP.get(provider_status)
-    if status is None:
-        return Ignored(f"status {provider_status!r} is not mapped")
-    error_code, message = None, ""
-    if status == "failed":
-        error_code = f"dlr_{provider_status}"
-        message = f"ErrorCode {params['ErrorCode']}" if params.get("ErrorCode") else provider_status
-    return [
-        Report(
-            status=status,
-            external_id=params["MessageSid"],
-            msg_id=request.query.get("id"),
-            error_code=error_code,
-            error_message=message,
-        )
-    ]
-
+    detail = f"ErrorCode {params['ErrorCode']}" if params.get("ErrorCode") else ""
+    return delivery_report(
+        STATUS_MAP, params["MessageStatus"], external_id=params["MessageSid"], msg_id=request.query.get("id"), detail=detail
+    )
 
 CALLBACKS = {"receive": parse_receive, "status": parse_status}
 ADAPTER = RestAdapter(AGGREGATOR, build, interpret, CALLBACKS, RECEIVE_ANSWER)

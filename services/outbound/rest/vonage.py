@@ -16,12 +16,11 @@ from ..adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     CallbackRequest,
     CallbackResult,
-    Ignored,
     Incoming,
     Rejected,
-    Report,
     RestAdapter,
     base_url,
+    delivery_report,
     first_missing,
     is_gsm7,
     join_url,
@@ -119,24 +118,10 @@ def parse_status(channel, request: CallbackRequest) -> CallbackResult:
     rejected = first_missing(params, "messageId", "status")
     if rejected:
         return rejected
-    provider_status = params["status"].strip()
-    status = STATUS_MAP.get(provider_status)
-    if status is None:
-        return Ignored(f"status {provider_status!r} is not mapped")
-    error_code, message = None, ""
-    if status == "failed":
-        error_code = f"dlr_{provider_status}"
-        message = f"err-code {params['err-code']}" if params.get("err-code") else provider_status
-    return [
-        Report(
-            status=status,
-            external_id=params["messageId"],
-            msg_id=request.query.get("id"),
-            error_code=error_code,
-            error_message=message,
-        )
-    ]
-
+    detail = f"err-code {params['err-code']}" if params.get("err-code") else ""
+    return delivery_report(
+        STATUS_MAP, params["status"], external_id=params["messageId"], msg_id=request.query.get("id"), detail=detail
+    )
 
 CALLBACKS = {"receive": parse_receive, "status": parse_status}
 ADAPTER = RestAdapter(AGGREGATOR, build, interpret, CALLBACKS)
