@@ -106,7 +106,7 @@ async def connect(settings: Settings, *, attempts: int | None = None) -> Abstrac
     while True:
         try:
             return await aio_pika.connect_robust(settings.rabbitmq_url, client_properties={"connection_name": "switchboard"})
-        except (OSError, aiormq.exceptions.AMQPError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             tries += 1
             if attempts is not None and tries >= attempts:
                 raise
