@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.channels import SmppConnection
+from ..core.ratelimit import TokenBucket
 from .metrics import BOUND, IN_FLIGHT
 from .session import BindRefused, DeliverHandler, LinkDown, Session
 
@@ -25,24 +26,6 @@ log = logging.getLogger(__name__)
 
 THROTTLE_FIRST_S = 0.25
 THROTTLE_MAX_S = 8.0
-
-
-class TokenBucket:
-    """At most `rate` takes per second with bursts of up to `rate` (GCRA); each caller
-    reserves its slot before sleeping, so concurrent submits keep the rate."""
-
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate
-        self.tolerance = (max(1.0, rate) - 1) * self.interval
-        self._tat = 0.0
-
-    async def take(self) -> None:
-        now = time.monotonic()
-        tat = max(self._tat, now)
-        self._tat = tat + self.interval
-        wait = tat - self.tolerance - now
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 def backoff(schedule: list[float], failures: int) -> float:
