@@ -26,11 +26,10 @@ import asyncio
 import ipaddress
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 
 import httpx
 import orjson
@@ -89,7 +88,7 @@ class SsrfGuard:
         """Why `url` may not be called, or None when it may. Raises OSError when the host
         does not resolve."""
         try:
-            parsed = httpx.URL(url)
+            parsed = _parse_url(url)
         except httpx.InvalidURL as exc:
             return f"invalid URL: {exc}"
         if parsed.scheme not in ("http", "https"):
@@ -185,46 +184,62 @@ class SendResult:
     external_ids: list[str] = field(default_factory=list)
 
 
-def new_client(
-    timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = 16, verify: ssl.SSLContext | bool = True
-) -> httpx.AsyncClient:
-    """A keep-alive client with `timeout` seconds and no redirects (a redirect is the
-    provider's answer, judged like any other)."""
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,
-        verify=verify,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-    )
-
-
 class HttpPool:
-    """The process's one HTTP connection pool, split over `shards` httpx clients used in turn.
+    """The process's one HTTP connection pool, split over `shards` httpx transports used in turn.
 
     Why not a single AsyncClient: httpcore's pool walks every connection it holds (asking each
     socket whether it is still readable) whenever a request is queued or a response closed, so
     its cost per request grows with the connections in use. Against bench/http_sink.py, 50
     requests in flight cost 1.9 ms of CPU per request on one client and 0.7 ms on ten clients
     of five connections. Round robin keeps every shard's pool small and all of them warm.
+
+    Why transports rather than clients: for a provider call the AsyncClient layer only adds
+    work we do not use (auth flow, event hooks, a redirect request built for every 3xx, a
+    cookie jar shared by every channel on the shard, proxy lookup per URL). `send` builds the
+    request as `AsyncClient.build_request` would (the client's default headers, then the
+    part's; the client's timeouts) and hands it to the shard's `AsyncHTTPTransport`, which
+    maps httpcore's errors to httpx's exactly as under a client. Redirects are never followed,
+    as before.
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = 256, shards: int = 16):
         per_shard = max(1, -(-max_connections // shards))
         tls = httpx.create_ssl_context()  # one CA bundle load for every shard
-        self.clients = [new_client(timeout, per_shard, tls) for _ in range(shards)]
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        self.transports = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)]
+        # The headers and timeouts a default AsyncClient would add (no connection is opened).
+        template = httpx.AsyncClient(timeout=timeout, verify=tls, trust_env=False)
+        self.default_headers = template.headers
+        self.extensions = {"timeout": template.timeout.as_dict()}
         self._turn = 0
 
-    def client(self) -> httpx.AsyncClient:
-        self._turn = (self._turn + 1) % len(self.clients)
-        return self.clients[self._turn]
+    def build_request(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Request:
+        merged = self.default_headers.copy()
+        merged.update(headers)
+        return httpx.Request(method, _parse_url(url), headers=merged, content=content, extensions=self.extensions)
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """The response to `request`, its body read and its connection released."""
+        self._turn = (self._turn + 1) % len(self.transports)
+        response = await self.transports[self._turn].handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
     async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+        for transport in self.transports:
+            await transport.aclose()
 
 
-def _pick(http: httpx.AsyncClient | HttpPool) -> httpx.AsyncClient:
-    return http.client() if isinstance(http, HttpPool) else http
+@lru_cache(maxsize=1024)
+def _parse_url(url: str) -> httpx.URL:
+    """A channel's send URL is usually the same string for every message: parse it once.
+    (httpx.URL is immutable; httpx.Request copies what it keeps.)"""
+    return httpx.URL(url)
 
 
 async def send_parts(
@@ -290,13 +305,12 @@ async def _send_each(adapter, channel, parts, client, result: SendResult, bucket
 
 async def _exchange(adapter, channel, part: OutgoingRequest, http, result: SendResult) -> Outcome:
     """One HTTP request: its Outcome, with the exchange appended to the ChannelLog."""
-    client = _pick(http)
     started = time.perf_counter()
     request: httpx.Request | None = None
     response: httpx.Response | None = None
     try:
-        request = client.build_request(part.method, part.url, headers=part.headers, content=part.content)
-        response = await client.send(request)
+        request = http.build_request(part.method, part.url, headers=part.headers, content=part.content)
+        response = await http.send(request)
         outcome = adapter.interpret(channel, response)
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
         outcome = Outcome("failed", code="channel_config", message=redact(f"cannot make the request: {exc}"))
