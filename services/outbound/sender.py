@@ -41,6 +41,7 @@ from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
 from ..core.metrics import SEND_SECONDS, SENDS
 from ..core.models import ChannelLog, HttpExchange, SendRequest, StatusError, StatusUpdate
+from ..core.ratelimit import TokenBucket
 from ..core.redact import redact
 from ..core.redis_batch import RedisBatch
 from ..core.retry import retry_delay_ms, schedule_retry
@@ -127,28 +128,6 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
-
-
-class TokenBucket:
-    """At most `rate` takes per second with bursts of up to `burst` (GCRA).
-
-    Each caller reserves its slot before sleeping, so concurrent senders queue fairly and
-    the rate holds however many are in flight.
-    """
-
-    def __init__(self, rate: float, burst: float | None = None):
-        self.rate = rate
-        self.interval = 1.0 / rate
-        self.tolerance = (max(1.0, burst if burst is not None else rate) - 1) * self.interval
-        self._tat = 0.0  # theoretical arrival time of the next take
-
-    async def take(self) -> None:
-        now = time.monotonic()
-        tat = max(self._tat, now)
-        self._tat = tat + self.interval
-        wait = tat - self.tolerance - now
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 @dataclass
