@@ -193,14 +193,28 @@ async def baseline() -> dict:
         await connection.close()
 
 
-async def pipeline() -> dict:
-    port = free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    channels = LOGS / "outbound-channels.yaml"
-    channels.write_text(yaml.safe_dump({"channels": [{
+def external_channel(port: int) -> dict:
+    """The brief's json external channel, posting to the local sink."""
+    return {
         "uuid": CHANNEL_UUID, "type": "external", "id": 346, "address": "+5582999489287",
         "config": {"send_url": f"http://127.0.0.1:{port}/send", "content_type": "json"},
-    }]}))  # fmt: skip
+    }  # fmt: skip
+
+
+async def pipeline(
+    make_channel=external_channel,
+    worker: tuple[str, ...] = ("-m", "services.outbound.external"),
+    queue: str = "transport.external",
+    tag: str = "external",
+) -> dict:
+    """Router + one HTTP connector (separate processes) to the local sink, counted at `wired`.
+
+    Scenario `rest` runs the same pipeline with the REST connector, so both share this code.
+    """
+    port = free_port()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    channels = LOGS / f"{tag}-channels.yaml"
+    channels.write_text(yaml.safe_dump({"channels": [make_channel(port)]}))
     env = bench_env(SWITCHBOARD_CHANNELS=str(channels))
     settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in ("RABBITMQ_URL", "SWITCHBOARD_PREFIX")})
     connection = await connect(settings, attempts=3)
@@ -208,13 +222,13 @@ async def pipeline() -> dict:
     channel = await connection.channel()
     done = await channel.declare_queue(settings.name("bench.wired"), exclusive=True)
     await done.bind(settings.name("sms.status"), "status.wired.#")
-    sink = start(["-m", "bench.http_sink", str(port)], env, LOGS / "sink.log")
+    sink = start(["-m", "bench.http_sink", str(port)], env, LOGS / f"{tag}-sink.log")
     procs = {
-        "router": start(["-m", "services.outbound.router"], env, LOGS / "router.log"),
-        "external": start(["-m", "services.outbound.external"], env, LOGS / "external.log"),
+        "router": start(["-m", "services.outbound.router"], env, LOGS / f"{tag}-router.log"),
+        tag: start(list(worker), env, LOGS / f"{tag}.log"),
     }
     try:
-        await wait_consumers(connection, [settings.name("outbound.router"), settings.name("transport.external")])
+        await wait_consumers(connection, [settings.name("outbound.router"), settings.name(queue)])
         driver = await Driver(connection, settings.name("sms.outbound"), f"send.{CHANNEL_UUID}", done.name, status_id).start()
         return await measure(driver, procs)
     finally:

@@ -15,22 +15,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import yaml
-
-from bench.common import Row, bench_env, start, stop
+from bench.common import Row
 from bench.scenarios.outbound import (
     CHANNEL_UUID,
-    LOGS,
-    Driver,
-    _clear_redis,
-    free_port,
-    measure,
     pipeline,
-    status_id,
-    wait_consumers,
 )
-from services.core.broker import connect, declare_topology, queue_bindings
-from services.core.settings import Settings
 
 
 def generic_channel(port: int) -> dict:
@@ -43,33 +32,9 @@ def generic_channel(port: int) -> dict:
 
 
 async def rest_pipeline() -> dict:
-    port = free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    channels = LOGS / "rest-channels.yaml"
-    channels.write_text(yaml.safe_dump({"channels": [generic_channel(port)]}))
-    env = bench_env(SWITCHBOARD_CHANNELS=str(channels))
-    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in ("RABBITMQ_URL", "SWITCHBOARD_PREFIX")})
-    connection = await connect(settings, attempts=3)
-    await declare_topology(connection, settings)
-    channel = await connection.channel()
-    done = await channel.declare_queue(settings.name("bench.wired"), exclusive=True)
-    await done.bind(settings.name("sms.status"), "status.wired.#")
-    sink = start(["-m", "bench.http_sink", str(port)], env, LOGS / "rest-sink.log")
-    procs = {
-        "router": start(["-m", "services.outbound.router"], env, LOGS / "rest-router.log"),
-        "rest": start(["-m", "services.outbound.rest", "--aggregator", "generic"], env, LOGS / "rest.log"),
-    }
-    try:
-        await wait_consumers(connection, [settings.name("outbound.router"), settings.name("transport.rest.generic")])
-        driver = await Driver(connection, settings.name("sms.outbound"), f"send.{CHANNEL_UUID}", done.name, status_id).start()
-        return await measure(driver, procs)
-    finally:
-        for proc in [*procs.values(), sink]:
-            stop(proc)
-        for name in queue_bindings(settings):
-            await channel.queue_delete(settings.name(name))
-        await connection.close()
-        _clear_redis(env)
+    return await pipeline(
+        generic_channel, ("-m", "services.outbound.rest", "--aggregator", "generic"), "transport.rest.generic", "rest"
+    )
 
 
 def run() -> list[Row]:
