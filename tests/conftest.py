@@ -119,8 +119,6 @@ def _cleanup_broker() -> None:
 
     import aio_pika
 
-    from services.core.broker import EXCHANGES
-
     async def go():
         names: set[str] = set()
         if shutil.which("rabbitmqctl") and _RABBIT_CONTAINER is None:
@@ -128,23 +126,11 @@ def _cleanup_broker() -> None:
                 ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=60
             ).stdout
             names = {line.strip() for line in out.splitlines() if line.strip().startswith(PREFIX)}
-        from services.core.broker import queue_bindings
+        from services.core.broker import delete_topology
         from services.core.settings import Settings
 
-        names |= {PREFIX + n for n in queue_bindings(Settings())}
         connection = await aio_pika.connect(_RABBIT_URL)
-        for name in names:
-            channel = await connection.channel()
-            try:
-                await channel.queue_delete(name)
-            except Exception:
-                pass
-        for name in EXCHANGES:
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(PREFIX + name)
-            except Exception:
-                pass
+        await delete_topology(connection, Settings(), sorted(names))
         await connection.close()
 
     try:

@@ -151,3 +151,19 @@ async def test_connect_gives_up_when_told(settings):
         assert isinstance(exc, OSError | aio_pika.exceptions.AMQPError | ConnectionError)
     else:
         raise AssertionError("connected to a closed port")
+
+
+async def test_delete_topology_removes_a_prefix(amqp, settings):
+    from services.core.broker import delete_topology
+
+    scratch = Settings(SWITCHBOARD_PREFIX=settings.prefix + "scratch.")
+    await declare_topology(amqp, scratch)
+    await delete_topology(amqp, scratch)
+    for name in (scratch.name("outbound.router"), scratch.name("retry.5000")):
+        channel = await amqp.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            pass
+        else:
+            raise AssertionError(f"{name} survived delete_topology")

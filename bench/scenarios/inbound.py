@@ -193,25 +193,12 @@ async def delete_prefixed(env: dict[str, str]) -> None:
     """Remove the queues and exchanges this run declared under its prefix."""
     import aio_pika
 
-    from services.core.broker import EXCHANGES, queue_bindings
+    from services.core.broker import delete_topology
     from services.core.settings import Settings
 
-    prefix = env["SWITCHBOARD_PREFIX"]
-    settings = Settings(RABBITMQ_URL=env["RABBITMQ_URL"], SWITCHBOARD_PREFIX=prefix)
     connection = await aio_pika.connect(env["RABBITMQ_URL"])
     try:
-        for name in [settings.name(q) for q in queue_bindings(settings)]:
-            channel = await connection.channel()
-            try:
-                await channel.queue_delete(name)
-            except Exception:
-                pass
-        for name in EXCHANGES:
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(settings.name(name))
-            except Exception:
-                pass
+        await delete_topology(connection, Settings(RABBITMQ_URL=env["RABBITMQ_URL"], SWITCHBOARD_PREFIX=env["SWITCHBOARD_PREFIX"]))
     finally:
         await connection.close()
 

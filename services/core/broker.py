@@ -100,6 +100,21 @@ async def declare_topology(
         await channel.close()
 
 
+async def delete_topology(connection, settings: Settings, extra_queues: list[str] = ()) -> None:
+    """Delete the default queues and every exchange of `settings.prefix`, plus `extra_queues`
+    (full names). For tests and benches that declared a prefix of their own; a name that is
+    already gone is skipped (each deletion gets its own channel, since a failure closes it)."""
+    queues = {settings.name(name) for name in queue_bindings(settings)} | set(extra_queues)
+    for kind, names in (("queue", sorted(queues)), ("exchange", [settings.name(n) for n in EXCHANGES])):
+        for name in names:
+            channel = await connection.channel()
+            try:
+                await (channel.queue_delete(name) if kind == "queue" else channel.exchange_delete(name))
+                await channel.close()
+            except Exception:
+                pass
+
+
 async def connect(settings: Settings, *, attempts: int | None = None) -> AbstractRobustConnection:
     """A robust connection, retried with backoff until the broker answers."""
     delay, tries = 0.5, 0
