@@ -7,7 +7,14 @@ import asyncio
 import aio_pika
 import orjson
 
-from services.core.broker import Consumer, Publisher, connect, declare_topology, queue_bindings
+from services.core.broker import (
+    Consumer,
+    Publisher,
+    connect,
+    declare_topology,
+    delete_topology,
+    queue_bindings,
+)
 from services.core.models import SendRequest
 from services.core.retry import retry_delay_ms, schedule_retry
 from services.core.settings import Settings
@@ -106,10 +113,7 @@ async def test_prefixes_isolate_runs(amqp, settings):
     await asyncio.sleep(0.3)
     assert mine.messages == []
     await pub_other.close()
-    channel = await amqp.channel()
-    for name in queue_bindings(other):
-        await channel.queue_delete(other.name(name))
-    await channel.close()
+    await delete_topology(amqp, other)
     await mine.close()
     await theirs.close()
 
@@ -154,8 +158,6 @@ async def test_connect_gives_up_when_told(settings):
 
 
 async def test_delete_topology_removes_a_prefix(amqp, settings):
-    from services.core.broker import delete_topology
-
     scratch = Settings(SWITCHBOARD_PREFIX=settings.prefix + "scratch.")
     await declare_topology(amqp, scratch)
     await delete_topology(amqp, scratch)

@@ -29,7 +29,7 @@ import orjson
 import yaml
 
 from bench.common import ROOT, Row, bench_env, cpu_seconds, percentile, start, stop
-from services.core.broker import connect, declare_topology, queue_bindings
+from services.core.broker import connect, declare_topology, delete_topology
 from services.core.settings import Settings
 
 N = int(os.environ.get("BENCH_OUTBOUND_N", "20000"))
@@ -234,8 +234,7 @@ async def pipeline(
     finally:
         for proc in [*procs.values(), sink]:
             stop(proc)
-        for name in queue_bindings(settings):
-            await channel.queue_delete(settings.name(name))
+        await delete_topology(connection, settings)
         await connection.close()
         _clear_redis(env)
 

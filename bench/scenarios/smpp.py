@@ -34,7 +34,7 @@ import yaml
 from bench.common import Row, bench_env, cpu_seconds, start, stop
 from bench.scenarios.outbound import LOGS, _clear_redis, free_port, wait_consumers
 from bench.scenarios.outbound import baseline as relay_baseline
-from services.core.broker import connect, declare_topology, queue_bindings
+from services.core.broker import connect, declare_topology, delete_topology
 from services.core.settings import Settings
 
 N = int(os.environ.get("BENCH_SMPP_N", "20000"))
@@ -214,11 +214,8 @@ async def pipeline(sim_port: int, window: int) -> dict:
     finally:
         for proc in procs.values():
             stop(proc)
-        for name in [*queue_bindings(settings, [CONNECTION]), "bench.statuses"]:
-            try:
-                await channel.queue_delete(settings.name(name))
-            except Exception:
-                pass
+        extra = [settings.name(n) for n in (f"transport.smpp.{CONNECTION}", "bench.statuses")]
+        await delete_topology(connection, settings, extra)
         await connection.close()
         _clear_redis(env)
 
