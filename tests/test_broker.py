@@ -169,3 +169,24 @@ async def test_delete_topology_removes_a_prefix(amqp, settings):
             pass
         else:
             raise AssertionError(f"{name} survived delete_topology")
+
+
+async def test_every_published_message_has_a_message_id(amqp, publisher, settings):
+    """A body relayed without one (e.g. from a flow engine that set none) still gets one."""
+    channel = await amqp.channel()
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(settings.name("sms.transport"), "rest.africastalking")
+    await publisher.publish("sms.transport", "rest.africastalking", send_body(12), message_id="given-12")
+    await publisher.publish("sms.transport", "rest.africastalking", send_body(13))
+    ids = []
+    for _ in range(50):
+        message = await queue.get(fail=False)
+        if message is not None:
+            ids.append(message.message_id)
+            await message.ack()
+        if len(ids) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert ids[0] == "given-12"
+    assert ids[1] and len(ids[1]) == 36
+    await channel.close()

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from .channels import AGGREGATORS
 from .metrics import MESSAGES, PUBLISH_SECONDS
-from .models import StatusError, StatusUpdate
+from .models import StatusError, StatusUpdate, new_uuid
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -172,11 +172,14 @@ class Publisher:
 
         `timeout` bounds the whole publish, the wait for a reconnecting channel included: the
         inbound edge uses a short one so that a provider is answered 503 quickly instead of
-        waiting on a reconnecting connection."""
+        waiting on a reconnecting connection.
+
+        Every message carries a `message_id` (CONTRACT section 4): when the caller has none (a
+        flow engine that published without one, a retry, a dead letter), a new one is made."""
         properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
             delivery_mode=PERSISTENT,
-            message_id=message_id,
+            message_id=message_id or new_uuid(),
             headers=headers,
             priority=priority,
         )
