@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo-send bench topology clean schemas
+.PHONY: install test lint lint-imports run demo-send bench topology clean schemas
 
 install: $(STAMP)
 
@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check services tests bench
+
+# The layering contracts in pyproject.toml ([tool.importlinter]); `make test` runs them first.
+lint-imports: install
+	$(BIN)/lint-imports --no-cache
 
 schemas: install
 	$(BIN)/python -m services.core.schemas --write

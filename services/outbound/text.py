@@ -6,7 +6,7 @@ These follow courier's EX handler (CONTRACT section 7) and are shared by every H
 
 from __future__ import annotations
 
-from ..smpp_connector.gsm import is_gsm7
+from ..protocols.gsm import is_gsm7
 
 #: Characters a phone cannot show in GSM 03.38 with the GSM character that stands in for them:
 #: courier's `gsm7.ReplaceSubstitutions` table (accents missing from the default alphabet,

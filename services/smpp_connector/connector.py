@@ -56,7 +56,7 @@ from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.urns import UrnError, sender_urn
 from . import metrics
-from .codec import (
+from ..protocols.smpp import (
     RETRYABLE_STATUSES,
     THROTTLING_STATUSES,
     extract_segment,

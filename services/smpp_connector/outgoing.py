@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.channels import SmppConnection
 from ..core.models import SendRequest, split_urn
-from .codec import choose_coding, source_ton_npi, split_message, strip_plus
+from ..protocols.smpp import choose_coding, source_ton_npi, split_message, strip_plus
 
 
 class UnsendableMessage(ValueError):

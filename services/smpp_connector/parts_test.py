@@ -7,7 +7,7 @@ import pytest
 from services.core.channels import SmppChannel, SmppConnection
 from services.core.models import SendRequest
 
-from .codec import make_pdu
+from ..protocols.smpp import make_pdu
 from .incoming import Receipt, channel_for, receipt_of, receipt_status, sender_number
 from .link import backoff
 from .outgoing import UnsendableMessage, build_submits, message_text

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.channels import SmppConnection
-from .codec import (
+from ..protocols.smpp import (
     PduError,
     SequenceGenerator,
     encode_deliver_sm_resp,

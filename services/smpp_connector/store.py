@@ -24,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from ..core.redis_batch import RedisBatch
-from .codec import Segment, normalise_message_id
+from ..protocols.smpp import Segment, normalise_message_id
 
 MAPPING_TTL_S = 72 * 3600
 SENT_TTL_S = 24 * 3600

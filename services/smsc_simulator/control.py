@@ -27,7 +27,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from services.smpp_connector.codec import status_name
+from services.protocols.smpp import status_name
 
 if TYPE_CHECKING:
     from .simulator import SmscSimulator

@@ -10,7 +10,7 @@ import signal
 
 import typer
 
-from services.smpp_connector.codec import status_code
+from services.protocols.smpp import status_code
 
 from .simulator import SmscSimulator
 

@@ -23,7 +23,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from services.smpp_connector.codec import (
+from services.protocols.smpp import (
     ESM_DELIVERY_RECEIPT,
     PduError,
     Reassembler,

@@ -24,7 +24,7 @@ import smpplib.client
 import smpplib.exceptions
 import smpplib.gsm
 
-from services.smpp_connector.codec import (
+from services.protocols.smpp import (
     SequenceGenerator,
     encode_pdu,
     extract_segment,

@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from ...core.models import SendRequest, split_urn
-from ...smpp_connector.gsm import is_gsm7
+from ...protocols.gsm import is_gsm7
 from ..adapter import ChannelConfigError, SendContext
 from ..external import national_number
 from ..text import attachment_url, split_text, text_with_attachments

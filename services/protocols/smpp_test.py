@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.smpp_connector import codec
-from services.smpp_connector.codec import (
+from services.protocols import smpp as codec
+from services.protocols.smpp import (
     PduError,
     Reassembler,
     UnknownPdu,
@@ -33,7 +33,7 @@ from services.smpp_connector.codec import (
     status_code,
     status_name,
 )
-from services.smpp_connector.gsm import gsm_decode, gsm_encode, septet_count
+from services.protocols.gsm import gsm_decode, gsm_encode, septet_count
 
 # ------------------------------------------------------------------ GSM and text coding
 

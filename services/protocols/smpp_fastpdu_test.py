@@ -10,7 +10,7 @@ import struct
 import pytest
 import smpplib.command
 
-from services.smpp_connector.codec import (
+from services.protocols.smpp import (
     DeliverSm,
     PduError,
     SubmitSmResp,
