@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .framing import StxEtxReader
+from .framing import StxEtxReader, parse_time12
 from .gsm import (
     BASIC_TABLE,
     DCS_BINARY2,
@@ -387,12 +387,7 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: str) -> datetime | None:
-    if not value or len(value) != 12 or not value.isdigit():
-        return None
-    try:
-        return datetime.strptime(value, "%y%m%d%H%M%S")
-    except ValueError:
-        return None
+    return parse_time12(value, "%y%m%d%H%M%S")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""STX ... ETX framing, shared by the UCP/EMI and CIMD2 codecs (both put one frame between
+"""STX ... ETX framing (and the 12-digit timestamps), shared by the UCP/EMI and CIMD2 codecs (both put one frame between
 0x02 and 0x03 and ignore what lies between frames).
 
 :class:`StxEtxReader` is a push parser: ``feed(data)`` returns, in order, each decoded frame
@@ -9,12 +9,24 @@ and a session can answer each bad frame (UCP NACK, CIMD2 NACK 99). No I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Generic, TypeVar
 
 STX = 0x02
 ETX = 0x03
 
 T = TypeVar("T")
+
+
+def parse_time12(value: str, layout: str) -> datetime | None:
+    """A 12-digit timestamp (UCP ``DDMMYYhhmmss``, CIMD2 ``yyMMddhhmmss``; ``layout`` is the
+    strptime form) -> naive datetime in SMSC local time; None when it is not one."""
+    if not value or len(value) != 12 or not value.isdigit():
+        return None
+    try:
+        return datetime.strptime(value, layout)
+    except ValueError:
+        return None
 
 
 class StxEtxReader(Generic[T]):

@@ -300,14 +300,22 @@ def parse_concat_udh(udh: bytes) -> tuple[int | None, int, int]:
     """``(ref, total, seq)`` from a UDH (UDHL included); IE 0x00 (8-bit) and 0x08 (16-bit
     reference) are understood, other IEs skipped; ``(None, 1, 1)`` without one. ``ValueError``
     when the UDH is inconsistent."""
-    udh = bytes(udh or b"")
-    if not udh:
-        raise ValueError("empty UDH")
-    udhl = udh[0]
-    if udhl + 1 > len(udh):
-        raise ValueError(f"UDH length {udhl} exceeds the {len(udh)} octets given")
-    header = udh[1:udhl + 1]
-    ref, total, seq = None, 1, 1
+    ref, total, seq, _, _ = split_udh(udh)
+    return ref, total, seq
+
+
+def split_udh(data: bytes) -> tuple[int | None, int, int, bytes, str]:
+    """Split user data that starts with a UDH into ``(ref, total, seq, payload, kind)``;
+    ``kind`` is ``udh8``, ``udh16`` or ``single`` (no concatenation IE). ``ValueError`` when
+    the UDH length or an information element is inconsistent."""
+    data = bytes(data or b"")
+    if not data:
+        raise ValueError("empty user data: no UDH")
+    udhl = data[0]
+    if udhl + 1 > len(data):
+        raise ValueError(f"UDH length {udhl} exceeds the {len(data)}-octet message")
+    header, payload = data[1:udhl + 1], data[udhl + 1:]
+    ref, total, seq, kind = None, 1, 1, "single"
     pos = 0
     while pos + 2 <= len(header):
         iei, iedl = header[pos], header[pos + 1]
@@ -315,8 +323,8 @@ def parse_concat_udh(udh: bytes) -> tuple[int | None, int, int]:
         if len(ie) != iedl:
             raise ValueError("truncated information element in UDH")
         if iei == 0x00 and iedl == 3:
-            ref, total, seq = ie[0], ie[1], ie[2]
+            ref, total, seq, kind = ie[0], ie[1], ie[2], "udh8"
         elif iei == 0x08 and iedl == 4:
-            ref, total, seq = (ie[0] << 8) | ie[1], ie[2], ie[3]
+            ref, total, seq, kind = (ie[0] << 8) | ie[1], ie[2], ie[3], "udh16"
         pos += 2 + iedl
-    return ref, total, seq
+    return ref, total, seq, payload, kind

@@ -62,7 +62,7 @@ from smpplib import command_codes
 from smpplib import exceptions as smpp_exceptions
 from smpplib.ptypes import flag, ostr
 
-from .gsm import SEPTETS, chunk_text, decode_user_data, gsm_encode, is_gsm7
+from .gsm import SEPTETS, chunk_text, decode_user_data, gsm_encode, is_gsm7, split_udh
 
 __all__ = [
     "HEADER_LENGTH", "MAX_PDU_LENGTH", "PduError", "UnknownPdu", "SequenceGenerator",
@@ -692,26 +692,7 @@ def split_message(text: str, coding: str | int = "gsm7", mode: str = "udh", ref:
 
 
 def _parse_udh(data: bytes) -> tuple[int | None, int, int, bytes, str]:
-    data = bytes(data or b"")
-    if not data:
-        raise ValueError("empty user data: no UDH")
-    udhl = data[0]
-    if udhl + 1 > len(data):
-        raise ValueError(f"UDH length {udhl} exceeds the {len(data)}-octet message")
-    header, payload = data[1:udhl + 1], data[udhl + 1:]
-    ref, total, seq, kind = None, 1, 1, "single"
-    pos = 0
-    while pos + 2 <= len(header):
-        iei, iedl = header[pos], header[pos + 1]
-        ie = header[pos + 2:pos + 2 + iedl]
-        if len(ie) != iedl:
-            raise ValueError("truncated information element in UDH")
-        if iei == 0x00 and iedl == 3:
-            ref, total, seq, kind = ie[0], ie[1], ie[2], "udh8"
-        elif iei == 0x08 and iedl == 4:
-            ref, total, seq, kind = (ie[0] << 8) | ie[1], ie[2], ie[3], "udh16"
-        pos += 2 + iedl
-    return ref, total, seq, payload, kind
+    return split_udh(data)
 
 
 def parse_udh(short_message: bytes) -> tuple[int | None, int, int, bytes]:

@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .framing import StxEtxReader
+from .framing import StxEtxReader, parse_time12
 from .gsm import (
     DCS_BINARY2,
     DCS_GSM7,
@@ -567,9 +567,4 @@ def format_scts(moment: datetime) -> str:
 
 def parse_scts(value: str) -> datetime | None:
     """``DDMMYYhhmmss`` -> naive datetime (SMSC local time); None when it is not one."""
-    if not value or len(value) != 12 or not value.isdigit():
-        return None
-    try:
-        return datetime.strptime(value, "%d%m%y%H%M%S")
-    except ValueError:
-        return None
+    return parse_time12(value, "%d%m%y%H%M%S")
