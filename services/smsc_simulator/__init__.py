@@ -1,5 +1,8 @@
-"""The bundled SMSC simulator (SMPP 3.4 over TCP); see :mod:`.simulator`."""
+"""The bundled SMSC simulator: SMPP 3.4 (:mod:`.simulator`), UCP/EMI (:mod:`.ucp`) and
+CIMD2 (:mod:`.cimd2`) over TCP, sharing faults, records, receipts and the HTTP control
+interface (:mod:`.base`, :mod:`.control`)."""
 
-from .simulator import Faults, NoReceiverError, SmscSimulator
+from .base import Faults, NoReceiverError
+from .simulator import SmscSimulator
 
 __all__ = ["Faults", "NoReceiverError", "SmscSimulator"]
