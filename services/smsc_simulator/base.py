@@ -493,6 +493,21 @@ class SimulatorBase:
         self._last_stamp[key] = now
         return now
 
+    @staticmethod
+    def _forced_coding(coding: str | int) -> str | None:
+        """An MO's ``coding`` for the GSM-or-UCS2 protocols: None (auto), gsm7 or ucs2."""
+        forced = {"auto": None, "gsm7": "gsm7", "ucs2": "ucs2", 0: "gsm7", 8: "ucs2"}
+        if coding not in forced:
+            raise ValueError(f"MO coding {coding!r} is not auto, gsm7 or ucs2")
+        return forced[coding]
+
+    @staticmethod
+    def _segment(data) -> Segment:
+        """A decoded UCP/CIMD2 user data (``ref``, ``total``, ``seq``, ``payload``, ``dcs``)
+        as the reassembler's :class:`Segment`."""
+        kind = "single" if data.ref is None else "udh8"
+        return Segment(data.ref, data.total, data.seq, data.payload, data.dcs, kind)
+
     def _receipt_stat(self, destination: str) -> str:
         """The receipt stat the rules give ``destination`` (DELIVRD by default)."""
         rules = self.faults.receipt_rules
