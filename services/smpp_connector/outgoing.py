@@ -16,10 +16,7 @@ from typing import Any
 from ..core.channels import SmppConnection
 from ..core.models import SendRequest, split_urn
 from ..protocols.smpp import choose_coding, source_ton_npi, split_message, strip_plus
-
-
-class UnsendableMessage(ValueError):
-    """The request cannot become submit_sm PDUs (too many parts, not a phone number)."""
+from ..smsc.connector import UnsendableMessage
 
 
 @dataclass(frozen=True)
