@@ -62,7 +62,7 @@ import redis.asyncio as aioredis
 from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
-from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate
+from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate, split_urn
 from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
@@ -160,6 +160,37 @@ class Parts:
 
     parts: list[Any]
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def attachment_url(attachment: str) -> str:
+    """`image/jpeg:https://x/a.jpg` -> `https://x/a.jpg` (an attachment without a type is all URL)."""
+    kind, sep, url = attachment.partition(":")
+    return url if sep and not url.startswith("//") else attachment
+
+
+def message_text(request: SendRequest) -> str:
+    """The text with each attachment's URL appended as `\\n<url>`, as the HTTP transports do."""
+    return request.text + "".join("\n" + attachment_url(a) for a in request.attachments)
+
+
+def phone_number(to: str, protocol: str) -> str:
+    """The number of a request's `to` without its `+`; UnsendableMessage for other URNs."""
+    scheme, path = split_urn(to)
+    if scheme != "tel":
+        raise UnsendableMessage(f"{protocol} sends to phone numbers only, not {scheme}: URNs")
+    return _plain(path)
+
+
+def international(number: str, international_ton: bool = False) -> str:
+    """An incoming originator as the URN parser should see it: digits the SMSC marks as
+    international, or that start with `00`, get a `+`; anything else is left as it is."""
+    number = (number or "").strip()
+    if number.isdigit():
+        if international_ton:
+            return "+" + number
+        if number.startswith("00") and len(number) > 4:
+            return "+" + number[2:]
+    return number
 
 
 def _plain(address: str | None) -> str:

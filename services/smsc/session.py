@@ -32,6 +32,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -343,3 +344,35 @@ class Session:
         deliveries = [t for t in self._deliveries if not t.done()]
         if deliveries:
             await asyncio.wait(deliveries, timeout=timeout)
+
+
+class FramedSession(Session):
+    """A session whose codec is a push parser (UCP and CIMD2 frames between STX and ETX):
+    ``parser.feed(bytes)`` returns frames and, in their place, the errors of malformed ones,
+    which :meth:`malformed` answers (a NACK) or skips."""
+
+    def __init__(self, connection, role: str, on_deliver: DeliverHandler | None = None):
+        super().__init__(connection, role, on_deliver)
+        self.parser = self.new_parser()
+        self._items: deque = deque()
+
+    def new_parser(self):
+        raise NotImplementedError
+
+    def malformed(self, error: Exception) -> None:
+        """Answer (or skip) a frame that could not be decoded."""
+        raise NotImplementedError
+
+    async def read_frame(self):
+        while not self._items:
+            data = await self.reader.read(65536)
+            if not data:
+                raise asyncio.IncompleteReadError(b"", None)
+            self._items.extend(self.parser.feed(data))
+        item = self._items.popleft()
+        if isinstance(item, Exception):
+            log.warning(f"malformed {self.protocol} frame from the SMSC", extra={"connection": self.connection.name,
+                                                                                "error": str(item)})  # fmt: skip
+            self.malformed(item)
+            return None
+        return item

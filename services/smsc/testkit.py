@@ -89,5 +89,32 @@ async def running(
         await sim.stop()
 
 
-def new_name() -> str:
-    return f"sim{uuid.uuid4().hex[:8]}"
+@contextlib.asynccontextmanager
+async def running_connector(
+    connector_class: type[SmscConnector],
+    simulator_class,
+    *,
+    account: tuple[str, str],
+    defaults: dict[str, Any],
+    list_key: str = "smsc_connections",
+    sim: dict[str, Any] | None = None,
+    connection: dict[str, Any] | None = None,
+    addresses: tuple[str, ...] = ("+250700000001",),
+    bind_timeout: float | None = 5.0,
+    **options: Any,
+) -> AsyncIterator[Running]:
+    """A simulator of `simulator_class` on an ephemeral port (its only account: `account`)
+    and a connector bound to it, torn down afterwards.
+
+    `sim`: simulator keywords; `connection`: connection keys over `defaults`; `addresses`:
+    one channel per address; `options`: connector keywords. `bind_timeout` None: do not wait
+    for the login (wrong-password tests)."""
+    simulator = simulator_class(**{"accounts": dict([account]), "receipt_delay": 0.05, **(sim or {})})
+    await simulator.start()
+    name = f"sim{uuid.uuid4().hex[:8]}"
+    channel_uuids = [str(uuid.uuid4()) for _ in addresses]
+    docs = [{"uuid": u, "address": a, "country": "RW"} for u, a in zip(channel_uuids, addresses, strict=True)]
+    text = channels_yaml(connector_class.protocol, name, simulator.port, docs, list_key=list_key,
+                         **{**defaults, **(connection or {})})  # fmt: skip
+    async with running(connector_class, simulator, text, name, channel_uuids, bind_timeout=bind_timeout, **options) as r:
+        yield r
