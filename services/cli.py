@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .core.channels import ChannelsError, load_channels, receive_urls
+from .core.channels import SMSC_PROTOCOLS, ChannelsError, load_channels, receive_urls
 from .core.settings import get_settings
 from .smsc_simulator.runner import smsc_sim
 from .tools.commands import register as register_operator_commands
@@ -34,7 +34,9 @@ def _load(file: Path | None):
 def channels_check(file: Path | None = typer.Argument(None, help="Defaults to $SWITCHBOARD_CHANNELS.")):
     """Validate a channels file without starting anything; exit 2 on the first broken file."""
     registry = _load(file)
-    typer.echo(f"OK: {len(registry.channels)} channels, {len(registry.connections)} SMPP connections ({registry.source})")
+    counts = {p: sum(c.protocol == p for c in registry.connections.values()) for p in SMSC_PROTOCOLS}
+    listed = ", ".join(f"{n} {p.upper()} connections" for p, n in counts.items() if n or p == "smpp")
+    typer.echo(f"OK: {len(registry.channels)} channels, {listed} ({registry.source})")
 
 
 @channels_app.command("list")
@@ -46,7 +48,7 @@ def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SW
         kind = channel.type
         if kind == "rest":
             kind += f" ({channel.aggregator})"
-        elif kind == "smpp":
+        elif kind in SMSC_PROTOCOLS:
             kind += f" (connection {channel.connection})"
         typer.echo(f"{channel.uuid}  {kind}  {channel.name or '-'}  {channel.address or ''}".rstrip())
         for action, url in receive_urls(channel, base).items():
@@ -54,15 +56,15 @@ def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SW
 
 
 @app.command("topology")
-def topology(file: Path | None = typer.Option(None, "--channels", help="Also declare its SMPP queues.")):
+def topology(file: Path | None = typer.Option(None, "--channels", help="Also declare its SMSC connections' queues.")):
     """Declare every exchange, queue and binding (idempotent)."""
     from .core.broker import connect, declare_topology
 
     settings = get_settings()
-    connections: list[str] = []
+    transports: list[str] = []
     path = file or Path(settings.channels_file)
     if file is not None or path.exists():
-        connections = list(_load(path).connections)
+        transports = _load(path).transports()
 
     async def go():
         try:
@@ -71,7 +73,7 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
             typer.echo(f"cannot reach RabbitMQ at {settings.rabbitmq_url.split('@')[-1]}: {exc}", err=True)
             raise typer.Exit(1) from None
         try:
-            return await declare_topology(connection, settings, connections)
+            return await declare_topology(connection, settings, transports=transports)
         finally:
             await connection.close()
 
@@ -122,6 +124,22 @@ def run_smpp(connection: str = typer.Option(..., "--connection", help="The smpp_
     from .smpp_connector.connector import main as smpp_main
 
     smpp_main(connection=connection)
+
+
+@run_app.command("ucp")
+def run_ucp(connection: str = typer.Option(..., "--connection", help="The ucp connection (smsc_connections) whose login to hold.")):
+    """The UCP/EMI connector: holds one connection's login, sends `transport.ucp.<name>`, receives OT 52/53."""
+    from .ucp_connector.connector import main as ucp_main
+
+    ucp_main(connection=connection)
+
+
+@run_app.command("cimd2")
+def run_cimd2(connection: str = typer.Option(..., "--connection", help="The cimd2 connection (smsc_connections) whose login to hold.")):
+    """The CIMD2 connector: holds one connection's login, sends `transport.cimd2.<name>`, receives 20/23."""
+    from .cimd2_connector.connector import main as cimd2_main
+
+    cimd2_main(connection=connection)
 
 
 # Operator commands (send, watch, dead list|replay, run all) live in services/tools/commands.py.
