@@ -27,12 +27,12 @@ PREFIX = "/ex/"
 _JSON = "application/json"
 
 
-def reply(status: int, **body) -> Answer:
-    return Answer(status, orjson.dumps(body), _JSON)
+def reply(code: int, **body) -> Answer:
+    return Answer(code, orjson.dumps(body), _JSON)
 
 
-def error(status: int, reason: str) -> Answer:
-    return reply(status, status="error", error=reason)
+def error(code: int, reason: str) -> Answer:
+    return reply(code, status="error", error=reason)
 
 
 def unavailable() -> Answer:
