@@ -34,7 +34,8 @@ def _load(file: Path | None):
 def channels_check(file: Path | None = typer.Argument(None, help="Defaults to $SWITCHBOARD_CHANNELS.")):
     """Validate a channels file without starting anything; exit 2 on the first broken file."""
     registry = _load(file)
-    typer.echo(f"OK: {len(registry.channels)} channels, {len(registry.connections)} SMPP connections ({registry.source})")
+    doors = f", {len(registry.doors)} front doors" if registry.doors else ""
+    typer.echo(f"OK: {len(registry.channels)} channels, {len(registry.connections)} SMPP connections{doors} ({registry.source})")
 
 
 @channels_app.command("list")

@@ -37,6 +37,7 @@ class MockCourier:
         self.answer = answer or (lambda request: (200, "ok"))
         self.requests: list[Request] = []
         self.port = 0
+        self.delay = 0.0  # seconds before each answer
         self._server: asyncio.AbstractServer | None = None
         self._changed = asyncio.Event()
 
@@ -82,6 +83,8 @@ class MockCourier:
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 request = Request(method, target, headers, body)
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 status, text = self.answer(request)
                 request.status = status
                 self.requests.append(request)
