@@ -213,6 +213,19 @@ class Callbacks:
     # ------------------------------------------------------------------ delivering
 
     async def on_job(self, job: CallbackJob, delivery: Delivery) -> None:
+        # Say "in flight" before the first await: the message's next job, delivered right
+        # behind this one, must find it here and wait in memory instead of a retry queue.
+        done = asyncio.Event()
+        if job.key:
+            self._inflight[(job.key, job.seq)] = done
+        try:
+            await self._deliver(job, delivery)
+        finally:
+            done.set()
+            if job.key and self._inflight.get((job.key, job.seq)) is done:
+                del self._inflight[(job.key, job.seq)]
+
+    async def _deliver(self, job: CallbackJob, delivery: Delivery) -> None:
         redis = self.runtime.redis
         if job.key:
             acked_raw, seq_raw = await redis.hmget(job.key, "acked", "seq")
@@ -231,26 +244,18 @@ class Callbacks:
                     if job.seq > acked + 1:
                         self._wait(delivery, job)
                         return
-        done = asyncio.Event()
+        outcome, detail = await self.call(job)
+        CALLBACKS.labels(job.kind, outcome).inc()
+        if outcome == "retry" and time.time() - job.first_at < GIVE_UP_AFTER_S:
+            self._retry(delivery, job, detail)
+            return
+        if outcome != "ok":
+            if outcome == "retry":
+                detail = f"gave up after {GIVE_UP_AFTER_S // 3600} h: {detail}"
+            self._dead_letter(delivery, job, detail)
+            await delivery.settle()  # confirmed before the next callback of the message may go
         if job.key:
-            self._inflight[(job.key, job.seq)] = done
-        try:
-            outcome, detail = await self.call(job)
-            CALLBACKS.labels(job.kind, outcome).inc()
-            if outcome == "retry" and time.time() - job.first_at < GIVE_UP_AFTER_S:
-                self._retry(delivery, job, detail)
-                return
-            if outcome != "ok":
-                if outcome == "retry":
-                    detail = f"gave up after {GIVE_UP_AFTER_S // 3600} h: {detail}"
-                self._dead_letter(delivery, job, detail)
-                await delivery.settle()  # confirmed before the next callback of the message may go
-            if job.key:
-                await self._mark_acked(keys=[job.key], args=[job.seq])
-        finally:
-            done.set()
-            if job.key:
-                self._inflight.pop((job.key, job.seq), None)
+            await self._mark_acked(keys=[job.key], args=[job.seq])
 
     async def call(self, job: CallbackJob) -> tuple[str, str]:
         """("ok" | "retry" | "final", what happened). Never raises for the remote's doing."""
