@@ -18,7 +18,7 @@ from bench.common import table
 
 def main(argv: list[str]) -> int:
     available = sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__))
-    chosen = argv or available
+    chosen = [name.replace("-", "_") for name in argv] or available  # `front-door` is front_door.py
     unknown = [c for c in chosen if c not in available]
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .core.channels import SMSC_PROTOCOLS, ChannelsError, load_channels, receive_urls
+from .core.channels import SMSC_PROTOCOLS, ChannelsError, door_urls, load_channels, receive_urls
 from .core.settings import get_settings
 from .smsc_simulator.runner import smsc_sim
 from .tools.commands import register as register_operator_commands
@@ -36,7 +36,8 @@ def channels_check(file: Path | None = typer.Argument(None, help="Defaults to $S
     registry = _load(file)
     counts = {p: sum(c.protocol == p for c in registry.connections.values()) for p in SMSC_PROTOCOLS}
     listed = ", ".join(f"{n} {p.upper()} connections" for p, n in counts.items() if n or p == "smpp")
-    typer.echo(f"OK: {len(registry.channels)} channels, {listed} ({registry.source})")
+    doors = f", {len(registry.doors)} front doors" if registry.doors else ""
+    typer.echo(f"OK: {len(registry.channels)} channels, {listed}{doors} ({registry.source})")
 
 
 @channels_app.command("list")
@@ -53,6 +54,10 @@ def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SW
         typer.echo(f"{channel.uuid}  {kind}  {channel.name or '-'}  {channel.address or ''}".rstrip())
         for action, url in receive_urls(channel, base).items():
             typer.echo(f"    {action:<15} {url}")
+    for door in registry.doors.values():
+        typer.echo(f"front door {door.name}  {door.kind}  -> channel {door.channel}")
+        for what, url in door_urls(door, base).items():
+            typer.echo(f"    {what:<15} {url}")
 
 
 @app.command("topology")
@@ -62,9 +67,11 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
 
     settings = get_settings()
     transports: list[str] = []
+    registry = None
     path = file or Path(settings.channels_file)
     if file is not None or path.exists():
-        transports = _load(path).transports()
+        registry = _load(path)
+        transports = registry.transports()
 
     async def go():
         try:
@@ -73,7 +80,12 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
             typer.echo(f"cannot reach RabbitMQ at {settings.rabbitmq_url.split('@')[-1]}: {exc}", err=True)
             raise typer.Exit(1) from None
         try:
-            return await declare_topology(connection, settings, transports=transports)
+            queues = await declare_topology(connection, settings, transports=transports)
+            if registry is not None:  # the front doors' callbacks queues (CONTRACT section 10)
+                from .core.callback_queues import declare_callback_queues
+
+                queues += await declare_callback_queues(connection, settings, registry)
+            return queues
         finally:
             await connection.close()
 
@@ -108,6 +120,14 @@ def run_rest(
     from .outbound.rest.connector import main as rest_main
 
     rest_main(aggregator)
+
+
+@run_app.command("callbacks")
+def run_callbacks():
+    """The front doors' callbacks: statuses -> Kannel DLR GETs and EX status POSTs, inbound messages -> MO POSTs."""
+    from .outbound.callbacks import main as callbacks_main
+
+    callbacks_main()
 
 
 @run_app.command("inbound")

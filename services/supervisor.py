@@ -52,6 +52,8 @@ def plan(registry: Registry, *, demo_sink_port: int | None = None) -> list[Servi
         Service("external", "services.outbound.external", cli=("run", "external")),
         Service("rest", "services.outbound.rest", cli=("run", "rest")),
     ]
+    if registry.doors:  # the front doors' callbacks (CONTRACT section 10)
+        services.append(Service("callbacks", "services.outbound.callbacks", cli=("run", "callbacks")))
     for connection in registry.connections.values():
         protocol = connection.protocol  # smpp | ucp | cimd2
         if connection.simulator:

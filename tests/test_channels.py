@@ -212,3 +212,49 @@ def test_interpolation_lookup_and_secrets(monkeypatch):
     assert [c.uuid for c in registry.for_connection("a")] == [U2]
     assert redact("calling https://p.example/send?key=tok-very-secret-42 now") == f"calling https://p.example/send?key={MASK} now"
     assert "pw-secret-9" not in redact("bind password=pw-secret-9")
+
+
+DOOR_CHANNELS = f"channels:\n  - {{uuid: {U1}, type: external, config: {{send_url: 'http://x'}}}}\n"
+BAD_DOORS = [
+    ("unknown kind", "  - {name: a, kind: carrier, channel: %s}" % U1, "front_doors[0]: kind must be kannel or external"),
+    ("bad name", "  - {name: A_B, kind: external, token: t, channel: %s, callback_base: 'http://rp'}" % U1,
+     "front_doors[0].name: string should match pattern"),
+    ("unknown channel", "  - {name: a, kind: external, token: t, channel: %s, callback_base: 'http://rp'}" % U2,
+     f"front_doors[0].channel: no channel {U2} in this file"),
+    ("missing password", "  - {name: a, kind: kannel, username: u, channel: %s}" % U1, "front_doors[0].password: required"),
+    ("bad callback_base", "  - {name: a, kind: external, token: t, channel: %s, callback_base: 'ftp://rp'}" % U1,
+     "front_doors[0].callback_base: not an http(s) URL: 'ftp://rp'"),
+    ("bad CIDR", "  - {name: a, kind: kannel, username: u, password: p, channel: %s, allow_ips: [10.0.0.0/33]}" % U1,
+     "front_doors[0].allow_ips[0]: not an IP network: '10.0.0.0/33'"),
+    ("duplicate name and username",
+     "  - {name: a, kind: kannel, username: u, password: p, channel: %s}\n  - {name: a, kind: kannel, username: u, password: q, channel: %s}" % (U1, U1),
+     "front_doors[1].name: duplicate front door 'a'"),
+    ("unknown smsc channel", "  - {name: a, kind: kannel, username: u, password: p, channel: %s, smsc: {b: %s}}" % (U1, U2),
+     f"front_doors[0].smsc.b: no channel {U2} in this file"),
+]
+
+
+@pytest.mark.parametrize("label, door, expected", BAD_DOORS, ids=[b[0] for b in BAD_DOORS])
+def test_bad_front_doors(label, door, expected):
+    with pytest.raises(ChannelsError) as raised:
+        parse_channels(DOOR_CHANNELS + "front_doors:\n" + door + "\n")
+    assert any(line.startswith(f"channels.yaml: {expected}") for line in raised.value.problems), raised.value.problems
+
+
+def test_front_doors_are_listed_with_their_send_url_and_secrets_registered():
+    env = {**os.environ, "SWITCHBOARD_PUBLIC_URL": "https://sb.example/", "RAPIDPRO_KN_PASSWORD": "kn-pass-from-env"}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "channels", "list", "compose/channels.example.yaml"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "front door rapidpro-kn  kannel" in out and "send_url        https://sb.example/cgi-bin/sendsms" in out
+    assert "send_url        https://sb.example/ex/rapidpro-ex/send" in out
+    assert "https://rapidpro.example/c/ex/66666666-7777-4888-8999-aaaaaaaaaaaa/sent|delivered|failed" in out
+    assert "receive?backend=%i&sender=%p" in out
+    assert "kn-pass-from-env" not in out and "ex-demo-token" not in out
+    registry = parse_channels((ROOT / "compose/channels.example.yaml").read_text())
+    kn, ex = registry.doors.values()
+    assert kn.fed_channels() == [kn.channel] and ex.fed_channels() == []
+    assert redact(f"password={kn.password}") == f"password={MASK}"

@@ -20,7 +20,7 @@ from services.core.service import Runtime
 from services.core.settings import Settings
 from services.inbound.app import create_app
 from services.inbound.edge import Edge
-from services.outbound.rest import twilio
+from services.providers import twilio
 from tests.helpers import Tap
 
 PUBLIC = "https://sb.example"

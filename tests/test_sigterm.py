@@ -21,10 +21,14 @@ channels:
   - uuid: a86f686f-9168-4dd9-a03e-77f11b265b56
     type: external
     config: {send_url: "http://127.0.0.1:9/send"}
+front_doors:
+  - {name: rp, kind: external, token: t0ken-value, channel: a86f686f-9168-4dd9-a03e-77f11b265b56, callback_base: "http://127.0.0.1:9/c/ex/x"}
 """
 
 
-@pytest.mark.parametrize("module", ["services.outbound.router", "services.outbound.external", "services.outbound.rest"])
+@pytest.mark.parametrize(
+    "module", ["services.outbound.router", "services.outbound.external", "services.outbound.rest", "services.outbound.callbacks"]
+)
 def test_worker_exits_0_on_sigterm(tmp_path, module):
     channels = tmp_path / "channels.yaml"
     channels.write_text(CHANNELS)

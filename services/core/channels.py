@@ -253,6 +253,65 @@ SmscConnection = Annotated[
 AnyConnection = SmppConnection | UcpConnection | Cimd2Connection
 
 
+class KannelDoorMo(BaseModel):
+    """Where a Kannel door posts inbound messages: `url` with Kannel's escapes (CONTRACT section 10)."""
+
+    model_config = ConfigDict(extra="forbid", title="KannelDoorMo")
+
+    url: str
+    channels: list[str] | None = None  # absent = [the door's channel]; [] = none
+
+
+class FrontDoorBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    channel: Annotated[str, Field(pattern=_UUID)]
+
+    @field_validator("channel")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class KannelDoor(FrontDoorBase):
+    """Kannel's smsbox `sendsms` for courier's KN channel type (CONTRACT section 10)."""
+
+    model_config = ConfigDict(extra="forbid", title="KannelDoor")
+
+    kind: Literal["kannel"]
+    username: Annotated[str, Field(min_length=1)]
+    password: Annotated[str, Field(min_length=1)]
+    smsc: dict[str, Annotated[str, Field(pattern=_UUID)]] = Field(default_factory=dict)
+    allow_ips: list[str] = Field(default_factory=list)
+    max_parts: int = Field(10, gt=0, le=255)
+    mo: KannelDoorMo | None = None
+
+    def fed_channels(self) -> list[str]:
+        """The channels whose inbound messages go to `mo.url`."""
+        if self.mo is None:
+            return []
+        return [self.channel] if self.mo.channels is None else [c.lower() for c in self.mo.channels]
+
+
+class ExternalDoor(FrontDoorBase):
+    """An SMS provider's end of courier's EX channel type (CONTRACT section 10)."""
+
+    model_config = ConfigDict(extra="forbid", title="ExternalDoor")
+
+    kind: Literal["external"]
+    token: Annotated[str, Field(min_length=1)]
+    callback_base: str
+    mo_channels: list[str] | None = None  # absent = [the door's channel]; [] = none
+
+    def fed_channels(self) -> list[str]:
+        """The channels whose inbound messages go to `<callback_base>/receive`."""
+        return [self.channel] if self.mo_channels is None else [c.lower() for c in self.mo_channels]
+
+
+FrontDoor = Annotated[KannelDoor | ExternalDoor, Field(discriminator="kind")]
+
+
 class ChannelsFile(BaseModel):
     """The whole file; `schemas/channels.json` is generated from this model."""
 
@@ -261,6 +320,9 @@ class ChannelsFile(BaseModel):
     channels: list[Channel]
     smpp_connections: list[SmppConnection] = Field(default_factory=list)
     smsc_connections: list[SmscConnection] = Field(default_factory=list)
+
+
+    front_doors: list[FrontDoor] = Field(default_factory=list)
 
 
 _FILE_ADAPTER = TypeAdapter(ChannelsFile)
@@ -274,6 +336,7 @@ class Registry:
     channels: dict[str, ExternalChannel | RestChannel | SmppChannel | UcpChannel | Cimd2Channel]
     connections: dict[str, AnyConnection]
     secrets: set[str] = field(default_factory=set)
+    doors: dict[str, KannelDoor | ExternalDoor] = field(default_factory=dict)
 
     def get(self, channel_uuid: str):
         return self.channels.get(channel_uuid.lower())
@@ -309,6 +372,8 @@ def _path(loc: tuple) -> str:
             out += f"[{part}]"
         elif part in ("external", "rest", *SMSC_PROTOCOLS) and out.endswith("]") and out.startswith(("channels", "smsc_")):
             continue  # pydantic inserts the discriminator's tag into the location
+        elif part in ("kannel", "external") and out.endswith("]") and out.startswith("front_doors"):
+            continue
         else:
             out += ("." if out else "") + str(part)
     return out
@@ -355,6 +420,10 @@ def _friendly(err: dict, doc: dict) -> str:
         return f"required{suffix}"
     if kind == "union_tag_invalid" and loc and loc[0] == "smsc_connections":
         return f"unknown protocol {err.get('input', {}).get('protocol')!r} (expected smpp, ucp or cimd2)"
+
+
+    if kind in ("union_tag_invalid", "union_tag_not_found") and loc and loc[0] == "front_doors":
+        return "kind must be kannel or external"
     if kind == "union_tag_invalid":
         return f"unknown type {err.get('input', {}).get('type')!r} (expected external, rest, smpp, ucp or cimd2)"
     if kind == "union_tag_not_found":
@@ -436,6 +505,8 @@ def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
                         # `password` and `token` are secret by name; a header or query `value` too.
                         secrets.update(str(auth[k]) for k in ("password", "token", "value") if auth.get(k))
 
+    if parsed is not None:
+        problems += _door_problems(parsed)
     if problems:
         raise ChannelsError([f"{label}: {p}" for p in problems])
     assert parsed is not None
@@ -449,7 +520,49 @@ def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
         channels={c.uuid: c for c in parsed.channels},
         connections={c.name: c for c in connections},
         secrets=secrets,
+        doors={d.name: d for d in parsed.front_doors},
     )
+
+
+def _door_problems(parsed: ChannelsFile) -> list[str]:
+    """Front doors (CONTRACT section 10): unique names and Kannel usernames, known channels,
+    valid CIDRs and http(s) callback URLs."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    problems: list[str] = []
+    known = {c.uuid for c in parsed.channels}
+    names: set[str] = set()
+    usernames: set[str] = set()
+    for i, door in enumerate(parsed.front_doors):
+        where = f"front_doors[{i}]"
+        if door.name in names:
+            problems.append(f"{where}.name: duplicate front door {door.name!r}")
+        names.add(door.name)
+        refs = [("channel", door.channel)]
+        if isinstance(door, KannelDoor):
+            if door.username in usernames:
+                problems.append(f"{where}.username: another kannel door has username {door.username!r}")
+            usernames.add(door.username)
+            refs += [(f"smsc.{key}", value.lower()) for key, value in door.smsc.items()]
+            refs += [(f"mo.channels[{j}]", c.lower()) for j, c in enumerate((door.mo.channels or []) if door.mo else [])]
+            for j, cidr in enumerate(door.allow_ips):
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    problems.append(f"{where}.allow_ips[{j}]: not an IP network: {cidr!r}")
+            urls = [("mo.url", door.mo.url)] if door.mo else []
+        else:
+            refs += [(f"mo_channels[{j}]", c.lower()) for j, c in enumerate(door.mo_channels or [])]
+            urls = [("callback_base", door.callback_base)]
+        for path, uuid in refs:
+            if uuid not in known:
+                problems.append(f"{where}.{path}: no channel {uuid} in this file")
+        for path, url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append(f"{where}.{path}: not an http(s) URL: {url!r}")
+    return problems
 
 
 def load_channels(path: str | os.PathLike) -> Registry:
@@ -462,6 +575,23 @@ def load_channels(path: str | os.PathLike) -> Registry:
     except (OSError, UnicodeDecodeError) as exc:
         raise ChannelsError([f"{p.name}: cannot read ({exc})"]) from None
     return parse_channels(text, str(p))
+
+
+def door_urls(door, public_base: str) -> dict[str, str]:
+    """What `switchboard channels list` prints for a front door: the `send_url` to paste into
+    RapidPro and what the door calls back."""
+    base = public_base.rstrip("/")
+    if door.kind == "kannel":
+        urls = {"send_url": f"{base}/cgi-bin/sendsms", "dlr": "each message's dlr-url (as RapidPro sends it)"}
+        if door.mo is not None:
+            urls["mo"] = door.mo.url + f"  (from {', '.join(door.fed_channels()) or 'no channel'})"
+        return urls
+    callback = door.callback_base.rstrip("/")
+    return {
+        "send_url": f"{base}/ex/{door.name}/send",
+        "status": f"{callback}/sent|delivered|failed",
+        "mo": f"{callback}/receive  (from {', '.join(door.fed_channels()) or 'no channel'})",
+    }
 
 
 def receive_urls(channel, public_base: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from .broker import Consumer, Handler, Publisher, connect, declare_topology
+from .callback_queues import declare_callback_queues
 from .channels import ChannelsError, Registry, load_channels
 from .logs import setup_logging
 from .metrics import serve_metrics
@@ -54,6 +55,7 @@ class Runtime:
     async def connect(self) -> None:
         self.connection = await connect(self.settings)
         await declare_topology(self.connection, self.settings, transports=self.registry.transports())
+        await declare_callback_queues(self.connection, self.settings, self.registry)  # front doors (section 10)
         self.publisher = await Publisher(self.connection, self.settings).start()
 
     async def consume(

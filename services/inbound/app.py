@@ -1,4 +1,5 @@
-"""The inbound edge's ASGI app: `/c/<slug>/<channel_uuid>/<action>` plus health and metrics.
+"""The inbound edge's ASGI app: `/c/<slug>/<channel_uuid>/<action>`, the front doors
+(`/cgi-bin/sendsms`, `/ex/<door>/send`, services/inbound/doors.py) plus health and metrics.
 
 `/c/...` is served by `CallbackDispatcher`, a plain ASGI endpoint rather than a Starlette
 function route: it reads the body itself so that the 64 KiB limit is enforced while reading
@@ -27,6 +28,8 @@ from .common import (
     error_answer,
     option,
 )
+from . import external_door, kannel_door
+from .doors import FrontDoors
 from .edge import Edge
 from .routes import CallbackRoutes, discover
 
@@ -154,14 +157,18 @@ class EdgeApp:
     """The ASGI app: `/c/...` goes straight to the dispatcher (the hot path skips Starlette's
     middleware and router), everything else (`/health`, `/ready`, `/metrics`) to Starlette."""
 
-    def __init__(self, edge: Edge, dispatcher: CallbackDispatcher, site: Starlette):
+    def __init__(self, edge: Edge, dispatcher: CallbackDispatcher, site: Starlette, doors: FrontDoors | None = None):
         self.edge = edge
         self.dispatcher = dispatcher
         self.site = site
+        self.doors = doors
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/c/"):
             await self.dispatcher(scope, receive, send)
+        elif scope["type"] == "http" and self.doors is not None and (door := self.doors.match(scope["path"])):
+            status = await self.doors(scope, receive, send, door)  # the front doors (CONTRACT section 10)
+            self.dispatcher._count(f"door.{door.kind}", status)
         else:
             await self.site(scope, receive, send)
 
@@ -193,7 +200,7 @@ def create_app(edge: Edge, routes: dict[str, CallbackRoutes] | None = None) -> E
         exception_handlers={404: not_found, 405: method_not_allowed},
         routes=[Route("/health", health), Route("/ready", ready), Route("/metrics", metrics)],
     )
-    return EdgeApp(edge, dispatcher, site)
+    return EdgeApp(edge, dispatcher, site, FrontDoors(edge, [kannel_door.DOOR, external_door.DOOR]))
 
 
 def _plain(answer: Answer) -> Response:

@@ -1,6 +1,6 @@
 """The callback routes of the REST aggregators: `/c/<aggregator>/{uuid}/receive|status`.
 
-Each aggregator's module (`services/outbound/rest/<name>.py`) parses its provider's
+Each aggregator's module (`services/providers/<name>.py`) parses its provider's
 callbacks into plain results (`Incoming`, `Report`, `Ignored`, `Rejected`); this module turns
 those into what the edge publishes and answers, the same way for all of them
 (REST_ADAPTERS.md 9.1): InboundMessages with `transport` `rest.<aggregator>`, StatusUpdates
@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ..core.models import InboundMessage, StatusError, StatusUpdate, now_iso
-from ..outbound.rest import ADAPTERS
-from ..outbound.rest.base import CallbackRequest, Ignored, Incoming, Rejected, Report, RestAdapter
+from ..providers import ADAPTERS
+from ..providers.base import CallbackRequest, Ignored, Incoming, Rejected, Report, RestAdapter
 from .common import Answer, Call, RequestError, json_answer, parse_body, status_ids
 from .external import STATUS_LETTERS, external_actions, urn_of
 from .routes import Action, CallbackRoutes

@@ -1,6 +1,6 @@
 """What every HTTP transport shares: one worker runs one or more adapters.
 
-An adapter (services/outbound/adapter.py) only knows its provider. This module does the rest,
+An adapter (services/providers/adapter.py) only knows its provider. This module does the rest,
 in this order for each SendRequest taken from `transport.<key>`:
 
 1. channel lookup (`failed` `channel_not_found`), expiry (`failed` `expired`);
@@ -47,7 +47,7 @@ from ..core.redis_batch import RedisBatch
 from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.settings import Settings
-from .adapter import Adapter, ChannelConfigError, Outcome, OutgoingRequest, SendContext
+from ..providers.adapter import Adapter, ChannelConfigError, Outcome, OutgoingRequest, SendContext
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from services.outbound.external import ExternalAdapter
+from services.providers.external import ExternalAdapter
 
 from .harness import ExpectedRequest as Req
 from .harness import Reply, SendCase, check_case, run_send_cases

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from services.outbound.rest import ADAPTERS
+from services.providers import ADAPTERS
 
 from .harness import ExpectedRequest as Req
 from .harness import Reply, SendCase, check_case, run_send_cases

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import yaml
 
-from services.outbound.external import ExternalAdapter
+from services.providers.external import ExternalAdapter
 from tests.helpers import Tap
 
 from .harness import MockProvider, Reply, running_sender, settings_for_cases
@@ -130,7 +130,7 @@ async def test_retry_goes_through_the_retry_queue_then_wired(amqp, settings):
 
 CRASHING_CONNECTOR = """
 import os, signal
-from services.outbound.external import ExternalAdapter
+from services.providers.external import ExternalAdapter
 from services.outbound.sender import run_adapters
 
 async def crash(request):

@@ -13,11 +13,11 @@ from services.core.channels import ExternalChannel
 from services.core.models import SendRequest
 from services.core.ratelimit import TokenBucket
 from services.core.settings import Settings
-from services.outbound.adapter import Outcome
-from services.outbound.external import ExternalAdapter, national_number, template_values
+from services.providers.adapter import Outcome
+from services.providers.external import ExternalAdapter, national_number, template_values
 from services.outbound.sender import SsrfGuard, decide, is_public
-from services.outbound.templates import escape, quick_replies, render
-from services.outbound.text import attachment_url, smart_encode, split_text, text_with_attachments
+from services.providers.templates import escape, quick_replies, render
+from services.providers.text import attachment_url, smart_encode, split_text, text_with_attachments
 
 UUID = "a86f686f-9168-4dd9-a03e-77f11b265b56"
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from ..sender import run_adapters
-from . import ADAPTERS
-from .base import RestAdapter
+from ...providers import ADAPTERS
+from ...providers.base import RestAdapter
 
 
 def adapters_for(names: Sequence[str] = ()) -> list[RestAdapter]:

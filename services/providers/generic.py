@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
-from ...core.channels import ExternalChannel, ExternalConfig, generic_auth_problem
-from ...core.models import SendRequest
-from ..adapter import ChannelConfigError, Outcome, OutgoingRequest, SendContext
-from ..external import ExternalAdapter
-from ..templates import query_escape
+from ..core.channels import ExternalChannel, ExternalConfig, generic_auth_problem
+from ..core.models import SendRequest
+from .adapter import ChannelConfigError, Outcome, OutgoingRequest, SendContext
+from .external import ExternalAdapter
+from .templates import query_escape
 from .base import RestAdapter, json_of
 
 AGGREGATOR = "generic"

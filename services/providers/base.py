@@ -17,11 +17,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
-from ...core.models import SendRequest, split_urn
-from ...protocols.gsm import is_gsm7
-from ..adapter import ChannelConfigError, SendContext
-from ..external import national_number
-from ..text import attachment_url, split_text, text_with_attachments
+from ..core.models import SendRequest, split_urn
+from ..protocols.gsm import is_gsm7
+from .adapter import ChannelConfigError, SendContext
+from .external import national_number
+from .text import attachment_url, split_text, text_with_attachments
 
 __all__ = [
     "CallbackRequest",

@@ -12,8 +12,8 @@ import base64
 import httpx
 import orjson
 
-from ...core.models import SendRequest
-from ..adapter import ChannelConfigError, Outcome, OutgoingRequest, SendContext, shared_outcome
+from ..core.models import SendRequest
+from .adapter import ChannelConfigError, Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     CallbackRequest,
     CallbackResult,

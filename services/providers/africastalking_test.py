@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ..adapter import Outcome
+from .adapter import Outcome
 from . import africastalking as at
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CTX, answer, callback, channel, form, send

@@ -7,8 +7,8 @@ import base64
 import orjson
 import pytest
 
-from ...core.channels import generic_auth_problem
-from ..adapter import ChannelConfigError, Outcome
+from ..core.channels import generic_auth_problem
+from .adapter import ChannelConfigError, Outcome
 from . import generic
 from .testkit import CTX, answer, channel, send
 

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from ...core.models import SendRequest
-from ..adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
+from ..core.models import SendRequest
+from .adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     CallbackRequest,
     CallbackResult,

@@ -9,10 +9,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import orjson
 
-from ...core.channels import RestChannel
-from ...core.models import SendRequest
-from ...core.settings import Settings
-from ..adapter import SendContext
+from ..core.channels import RestChannel
+from ..core.models import SendRequest
+from ..core.settings import Settings
+from .adapter import SendContext
 from .base import CallbackRequest
 
 CHANNEL_UUID = "8a9cbe5f-2d2b-4a6e-9c65-0c8c3c5b1f11"

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from ..adapter import Outcome
+from .adapter import Outcome
 from . import twilio
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CHANNEL_UUID, CTX, PUBLIC, answer, callback, channel, form, send

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from ...core.models import SendRequest
-from ..adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
+from ..core.models import SendRequest
+from .adapter import Outcome, OutgoingRequest, SendContext, shared_outcome
 from .base import (
     INVALID_DATE,
     CallbackRequest,
