@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_to_bytes
 
+from ..protocols.gsm import plan_sms
 from ..protocols.smpp import choose_coding, split_message
 from .text import split_text, text_with_attachments
 
@@ -178,7 +179,8 @@ def too_long(parts: int, max_parts: int) -> Refusal:
 
 def parts_needed(channel, connection, text: str, attachments: list[str] = ()) -> int:
     """How many parts the channel's transport will send `text` in: SMPP splits as the SMPP
-    connector does (GSM 03.38 septets, else UCS2; 153/67 per part with a UDH), HTTP
+    connector does (GSM 03.38 septets, else UCS2; 153/67 per part with a UDH), UCP and CIMD2
+    as their connectors do (GSM 03.38, else UCS2, by the same limits), HTTP
     transports by `max_length` UTF-8 bytes (external: 160 by default; REST: only when set)."""
     text = text_with_attachments(text, list(attachments))
     if channel.type == "smpp":
@@ -190,6 +192,11 @@ def parts_needed(channel, connection, text: str, attachments: list[str] = ()) ->
         except ValueError:  # more than 255 parts
             return 256
         return 1 if mode == "payload" else len(parts)
+    if channel.type in ("ucp", "cimd2"):  # GSM 03.38 else UCS2, 153/67 per part (CONTRACT section 11)
+        try:
+            return plan_sms(text).total
+        except ValueError:  # more than 255 parts
+            return 256
     if channel.type == "external":
         return len(split_text(text, channel.config.max_length))
     limit = channel.config.get("max_length") if isinstance(channel.config, dict) else None

@@ -163,3 +163,21 @@ def test_parts_as_each_transport_splits():
     assert kn.parts_needed(smpp, conn, "☺" * 67 * 3) == 3 and kn.parts_needed(smpp, conn, "☺" * (67 * 3 + 1)) == 4
     assert kn.parts_needed(ext, None, "word " * 40) == 2
     assert kn.parts_needed(rest, None, "x" * 1000) == 1
+
+
+@pytest.mark.parametrize("protocol", ["ucp", "cimd2"])
+def test_parts_as_ucp_and_cimd2_split(protocol):
+    from ..core.channels import parse_channels
+
+    registry = parse_channels(
+        "channels:\n"
+        f"  - {{uuid: 00000000-0000-4000-8000-000000000001, type: {protocol}, connection: a}}\n"
+        f"smsc_connections:\n  - {{name: a, protocol: {protocol}, host: h, port: 5000}}\n"
+    )
+    (chan,) = registry.channels.values()
+    conn = registry.connections["a"]
+    assert kn.parts_needed(chan, conn, "x" * 160) == 1
+    assert kn.parts_needed(chan, conn, "x" * 161) == 2
+    assert kn.parts_needed(chan, conn, "{" * 80) == 1 and kn.parts_needed(chan, conn, "{" * 81) == 2
+    assert kn.parts_needed(chan, conn, "☺" * 70) == 1 and kn.parts_needed(chan, conn, "☺" * 71) == 2
+    assert kn.parts_needed(chan, conn, "x" * 153 * 256) == 256
