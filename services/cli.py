@@ -60,9 +60,11 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
 
     settings = get_settings()
     connections: list[str] = []
+    registry = None
     path = file or Path(settings.channels_file)
     if file is not None or path.exists():
-        connections = list(_load(path).connections)
+        registry = _load(path)
+        connections = list(registry.connections)
 
     async def go():
         try:
@@ -71,7 +73,22 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
             typer.echo(f"cannot reach RabbitMQ at {settings.rabbitmq_url.split('@')[-1]}: {exc}", err=True)
             raise typer.Exit(1) from None
         try:
-            return await declare_topology(connection, settings, connections)
+            queues = await declare_topology(connection, settings, connections)
+            if registry is not None:  # the channel bindings, as the router keeps them (outbound/bindings.py)
+                import redis.asyncio as aioredis
+
+                from .outbound.bindings import sync_bindings
+
+                redis = aioredis.from_url(settings.redis_url)
+                try:
+                    done = await sync_bindings(connection, settings, redis, load=lambda: _load(path))
+                except Exception as exc:
+                    typer.echo(f"channel bindings not updated (Redis at {settings.redis_url.split('@')[-1]}): {exc}", err=True)
+                    raise typer.Exit(1) from None
+                finally:
+                    await redis.aclose()
+                typer.echo(f"bound {done.bound} channels to their transport queues, removed {len(done.removed)} stale bindings")
+            return queues
         finally:
             await connection.close()
 
