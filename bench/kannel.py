@@ -17,6 +17,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -184,11 +186,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 async def run_kannel(logs: Path, smsc_port: int, window: int, count: int, text: str, to: str,
-                     extra_cpu: dict[str, int]) -> dict:  # fmt: skip
+                     extra_cpu: dict[str, Callable[[], float]]) -> dict:  # fmt: skip
     """Start Kannel for `window`, warm it up, send `count` messages; rates and CPU ms/msg.
 
-    `extra_cpu` names other processes (the broker, the simulator) whose CPU is reported for
-    the same interval."""
+    `extra_cpu` reads the CPU seconds of other processes (the broker, the simulator), reported
+    for the same interval; `elapsed` is that interval in seconds."""
     logs.mkdir(parents=True, exist_ok=True)
     ports = {name: _free_port() for name in ("admin", "smsbox", "sendsms")}
     conf = logs / f"kannel-{window}.conf"
@@ -204,12 +206,13 @@ async def run_kannel(logs: Path, smsc_port: int, window: int, count: int, text: 
         await _sendsms(ports["sendsms"], dlr_port, range(1_000_000, 1_000_200), text, to)  # warm-up; waits for the bind
         await asyncio.wait_for(DlrCounter.done.wait(), 60)
         DlrCounter.reset(count)
-        pids = {name: proc.pid for name, proc in boxes.items()} | extra_cpu
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        readers = {name: partial(cpu_seconds, proc.pid) for name, proc in boxes.items()} | extra_cpu
+        before = {name: read() for name, read in readers.items()}
         started = time.perf_counter()
         await _sendsms(ports["sendsms"], dlr_port, range(count), text, to)
         await asyncio.wait_for(DlrCounter.done.wait(), 600)
-        cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / count for name, pid in pids.items()}
+        elapsed = time.perf_counter() - started
+        cpu = {name: (read() - before[name]) * 1000 / count for name, read in readers.items()}
         cpu = {"bearerbox+smsbox": cpu.pop("bearerbox") + cpu.pop("smsbox"), **cpu}
         failed = len(DlrCounter.counts.get(2, ()))
         return {
@@ -217,6 +220,7 @@ async def run_kannel(logs: Path, smsc_port: int, window: int, count: int, text: 
             "receipt_rate": count / (DlrCounter.last[1] - started),
             "cpu": cpu,
             "failed": failed,
+            "elapsed": elapsed,
         }
     finally:
         for proc in reversed(list(boxes.values())):
