@@ -85,6 +85,20 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
                 from .core.callback_queues import declare_callback_queues
 
                 queues += await declare_callback_queues(connection, settings, registry)
+            if registry is not None:  # the channel bindings, as the router keeps them (outbound/bindings.py)
+                import redis.asyncio as aioredis
+
+                from .outbound.bindings import sync_bindings
+
+                redis = aioredis.from_url(settings.redis_url)
+                try:
+                    done = await sync_bindings(connection, settings, redis, load=lambda: _load(path))
+                except Exception as exc:
+                    typer.echo(f"channel bindings not updated (Redis at {settings.redis_url.split('@')[-1]}): {exc}", err=True)
+                    raise typer.Exit(1) from None
+                finally:
+                    await redis.aclose()
+                typer.echo(f"bound {done.bound} channels to their transport queues, removed {len(done.removed)} stale bindings")
             return queues
         finally:
             await connection.close()

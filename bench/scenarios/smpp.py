@@ -9,6 +9,11 @@ message, receipt included (from /proc).
 
 Baselines, same run, same simulator process and window:
 
+- Kannel (Debian's bearerbox + smsbox, smpp driver; bench/kannel.py), driven through its HTTP
+  `sendsms` with `dlr-mask` and a local `dlr-url`, interleaved with our pipeline at each
+  window: the goal is our rate >= Kannel's. CPU ms per message is reported per process for
+  both, RabbitMQ (beam.smp) included; during Kannel's run the broker's figure is the
+  background the other users of this machine cause, read it as the noise floor;
 - a bare smpplib client (``smpplib.client.Client`` in a thread, TCP_NODELAY) that submits
   N messages keeping `window` unanswered, answers every receipt and stops at the last one:
   what the SMSC link costs with no broker and no Redis;
@@ -20,10 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from functools import partial
+from pathlib import Path
 
 import aio_pika
 import orjson
@@ -32,12 +43,13 @@ import smpplib.consts
 import yaml
 
 from bench.common import Row, bench_env, cpu_seconds, start, stop
+from bench.kannel import ensure_kannel, run_kannel
 from bench.scenarios.outbound import LOGS, _clear_redis, free_port, wait_consumers
 from bench.scenarios.outbound import baseline as relay_baseline
 from services.core.broker import connect, declare_topology, delete_topology
 from services.core.settings import Settings
 
-N = int(os.environ.get("BENCH_SMPP_N", "20000"))
+N = int(os.environ.get("BENCH_SMPP_N", "20000"))  # BENCH_SMPP_N=2000 for a quick run
 WINDOWS = (10, 50)
 IN_FLIGHT = 1000
 CHANNEL_UUID = "5c2d6a1e-0c6e-4b8e-9d1a-7f3e2b1c0d9e"
@@ -170,7 +182,38 @@ async def publish_all(exchange, ids: range) -> float:
     return started
 
 
-async def pipeline(sim_port: int, window: int) -> dict:
+def profile(procs: dict, window: int) -> list:
+    """With BENCH_PROFILE=<dir>: py-spy records each worker during the measured run, as
+    collapsed stacks (`<dir>/<worker>-<window>.txt`; py-spy must be installed)."""
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        return []
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid), "--rate", "200", "--format", "raw", "--nonblocking",
+                          "-o", f"{out}/{name}-{window}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, proc in procs.items()
+    ]  # fmt: skip
+
+
+def beam_pids() -> list[int]:
+    """The broker's Erlang VM(s) on this host, whose CPU we count as RabbitMQ's."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def broker_cpu() -> float:
+    return sum(cpu_seconds(pid) for pid in beam_pids())
+
+
+async def pipeline(sim_port: int, window: int, sim_pid: int) -> dict:
     LOGS.mkdir(parents=True, exist_ok=True)
     channels = LOGS / f"smpp-channels-{window}.yaml"
     channels.write_text(yaml.safe_dump({
@@ -202,14 +245,23 @@ async def pipeline(sim_port: int, window: int) -> dict:
         await publish_all(exchange, range(1_000_000, 1_000_200))  # warm-up
         await asyncio.wait_for(counter.done.wait(), 60)
         counter.reset(N)
-        cpu_before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        profilers = profile(procs, window)
+        pids = {name: p.pid for name, p in procs.items()} | {"smsc-sim": sim_pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        broker_before = broker_cpu()
         started = await publish_all(exchange, range(N))
         await asyncio.wait_for(counter.done.wait(), 600)
-        cpu = {name: (cpu_seconds(p.pid) - cpu_before[name]) * 1000 / N for name, p in procs.items()}
+        elapsed = time.perf_counter() - started
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / N for name, pid in pids.items()}
+        cpu["rabbitmq"] = (broker_cpu() - broker_before) * 1000 / N
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(30)
         return {
             "submit_rate": N / (counter.last["wired"] - started),
             "receipt_rate": N / (counter.last["delivered"] - started),
             "cpu": cpu,
+            "elapsed": elapsed,
         }
     finally:
         for proc in procs.values():
@@ -218,6 +270,11 @@ async def pipeline(sim_port: int, window: int) -> dict:
         await delete_topology(connection, settings, extra)
         await connection.close()
         _clear_redis(env)
+
+
+async def kannel(sim_port: int, window: int, sim_pid: int) -> dict:
+    extra = {"smsc-sim": partial(cpu_seconds, sim_pid), "rabbitmq (background)": broker_cpu}
+    return await run_kannel(LOGS, sim_port, window, N, TEXT, "+250788123123", extra)
 
 
 def run() -> list[Row]:
@@ -229,20 +286,36 @@ def run() -> list[Row]:
         pass
     relay = asyncio.run(relay_baseline())
     rows = [Row("smpp", "baseline: 2 raw aio-pika hops (outbound relay)", relay["rate"], cpu_ms=relay["cpu"], ratio=1.0)]
+    skipped = ensure_kannel()
+    if skipped:
+        rows.append(Row("smpp", "Kannel baseline", 0.0, note=skipped))
     sim, port = start_simulator(bench_env())
     try:
         for window in WINDOWS:
             bare = smpplib_baseline(port, window)
-            ours = asyncio.run(pipeline(port, window))
+            ours = asyncio.run(pipeline(port, window, sim.pid))
+            theirs = None if skipped else asyncio.run(kannel(port, window, sim.pid))
+            vs = theirs["submit_rate"] if theirs else relay["rate"]
+            vs_name = "Kannel" if theirs else "the relay"
+            if theirs:
+                # The broker serves the whole machine. Its CPU during Kannel's run (which does
+                # not use it) is the background; take that rate off our run's figure.
+                background_per_s = theirs["cpu"]["rabbitmq (background)"] * N / 1000 / theirs["elapsed"]
+                ours["cpu"]["rabbitmq net"] = ours["cpu"]["rabbitmq"] - background_per_s * ours["elapsed"] * 1000 / N
+                rows.append(Row("smpp", f"window {window}: Kannel 1.4.5 (bearerbox + smsbox) -> SMSC ack", theirs["submit_rate"],
+                                unit="submit/s", cpu_ms=theirs["cpu"], ratio=1.0,
+                                note=f"receipts {theirs['receipt_rate']:,.0f}/s; failed DLRs {theirs['failed']}"))  # fmt: skip
             rows += [
                 Row("smpp", f"window {window}: bare smpplib, submit_sm -> resp", bare["submit_rate"], unit="submit/s",
                     note=f"receipts {bare['receipt_rate']:,.0f}/s"),
                 Row("smpp", f"window {window}: router + connector -> wired", ours["submit_rate"], unit="submit/s",
-                    cpu_ms=ours["cpu"], ratio=ours["submit_rate"] / relay["rate"],
-                    note=f"{ours['submit_rate'] / bare['submit_rate']:.2f}x smpplib; CPU includes the receipt"),
+                    cpu_ms=ours["cpu"], ratio=ours["submit_rate"] / vs,
+                    note=f"x {vs_name}; router+connector+rabbitmq{' net' if theirs else ''} "
+                         f"{ours['cpu']['router'] + ours['cpu']['connector'] + ours['cpu'].get('rabbitmq net', ours['cpu']['rabbitmq']):.2f} ms/msg; "
+                         f"{ours['submit_rate'] / relay['rate']:.2f}x the relay; CPU includes the receipt"),
                 Row("smpp", f"window {window}: receipts -> delivered", ours["receipt_rate"], unit="receipt/s",
-                    ratio=ours["receipt_rate"] / relay["rate"],
-                    note=f"{ours['receipt_rate'] / bare['receipt_rate']:.2f}x smpplib receipts"),
+                    ratio=ours["receipt_rate"] / (theirs["receipt_rate"] if theirs else relay["rate"]),
+                    note=f"x {vs_name} receipts; {ours['receipt_rate'] / bare['receipt_rate']:.2f}x smpplib receipts"),
             ]  # fmt: skip
     finally:
         stop(sim)

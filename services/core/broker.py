@@ -40,6 +40,15 @@ EXCHANGES: dict[str, str] = {
 # so an unroutable publish there is a bug we want to hear about (mandatory + returns raise).
 UNROUTED_OK = {"sms.logs"}
 PERSISTENT = 2  # delivery_mode
+# The broker routes SendRequests itself (services/outbound/bindings.py): `sms.outbound` passes
+# every `send.#` to CHANNELS (exchange-to-exchange), where the router keeps one binding per
+# channel to its transport queue. CHANNELS' alternate exchange takes what no binding matched
+# (an unknown channel, or one bound a moment from now) to the router's queue. The alternate
+# exchange sits on a new exchange because an argument cannot be added to an exchange that
+# deployments already declared (PRECONDITION_FAILED), and everyone who declares it would have
+# to repeat the argument. CHANNELS is internal: only `sms.outbound` feeds it.
+CHANNELS = "sms.outbound.channels"
+UNBOUND = "sms.outbound.unbound"
 DELIVERY_LIMIT = 20
 
 
@@ -50,7 +59,7 @@ def queue_bindings(
     `connections`: SMPP connection names; `transports`: SMSC transport keys of any protocol
     (`ucp.<name>`, as `Registry.transports` gives them)."""
     queues: dict[str, tuple[str, list[str]]] = {
-        "outbound.router": ("sms.outbound", ["send.#"]),
+        "outbound.router": (UNBOUND, [""]),
         "transport.external": ("sms.transport", ["external"]),
         "inbound.messages": ("sms.inbound", ["msg.#", "event.#"]),
         "status.updates": ("sms.status", ["status.#"]),
@@ -95,12 +104,23 @@ async def declare_topology(
         exchanges = {}
         for name, kind in EXCHANGES.items():
             exchanges[name] = await channel.declare_exchange(settings.name(name), kind, durable=True)
+        exchanges[UNBOUND] = await channel.declare_exchange(settings.name(UNBOUND), "fanout", durable=True)
+        exchanges[CHANNELS] = await channel.declare_exchange(
+            settings.name(CHANNELS), "direct", durable=True, internal=True,
+            arguments={"alternate-exchange": settings.name(UNBOUND)},
+        )  # fmt: skip
+        await exchanges[CHANNELS].bind(exchanges["sms.outbound"], routing_key="send.#")
         declared = []
         for name, (exchange, keys) in queue_bindings(settings, list(connections), list(transports)).items():
             queue = await channel.declare_queue(settings.name(name), durable=True, arguments=queue_arguments(settings, name))
             for key in keys:
                 await queue.bind(exchanges[exchange], routing_key=key)
             declared.append(settings.name(name))
+        # Before channel bindings the router's queue took every `send.#` from `sms.outbound`;
+        # left in place, that binding would send each message twice. Unbinding what is not
+        # there is a no-op.
+        underlay = await channel.get_underlay_channel()
+        await underlay.queue_unbind(settings.name("outbound.router"), settings.name("sms.outbound"), "send.#")
         return declared
     finally:
         await channel.close()
@@ -111,7 +131,8 @@ async def delete_topology(connection, settings: Settings, extra_queues: list[str
     (full names). For tests and benches that declared a prefix of their own; a name that is
     already gone is skipped (each deletion gets its own channel, since a failure closes it)."""
     queues = {settings.name(name) for name in queue_bindings(settings)} | set(extra_queues)
-    for kind, names in (("queue", sorted(queues)), ("exchange", [settings.name(n) for n in EXCHANGES])):
+    exchanges = [settings.name(n) for n in (*EXCHANGES, CHANNELS, UNBOUND)]
+    for kind, names in (("queue", sorted(queues)), ("exchange", exchanges)):
         for name in names:
             channel = await connection.channel()
             try:

@@ -95,7 +95,11 @@ class Body(BaseModel):
 
 
 class SendRequest(Body):
-    """What the flow engine asks us to send. Unknown fields are kept and passed along."""
+    """What the flow engine asks us to send. Unknown fields are kept and passed along.
+
+    Published to `sms.outbound` with routing key `send.<channel_uuid>`; the broker's channel
+    bindings deliver it as published to the channel's transport queue (the router forwards
+    only what no binding matched), so connectors read it exactly as the flow engine wrote it."""
 
     model_config = ConfigDict(populate_by_name=True, extra="allow", title="SendRequest")
 
@@ -113,7 +117,7 @@ class SendRequest(Body):
     high_priority: bool = False
     created_on: str | None = None
     expires_on: str | None = None
-    attempt: int = Field(0, ge=0, description="Delivery attempts made so far; set by retries.")
+    attempt: int = Field(0, ge=0, description="Delivery attempts made so far; set by retries (absent, 0, from the flow engine).")
 
     @field_validator("id")
     @classmethod

@@ -1,17 +1,25 @@
-"""The router (`switchboard run router`): `outbound.router` -> `sms.transport`.
+"""The router (`switchboard run router`): channel bindings, and `outbound.router` -> `sms.transport`.
 
-It reads only what it needs to pick the transport (the channel and the expiry) and publishes
-the body exactly as it arrived, so nothing the flow engine sent is lost or re-serialised.
-`runtime.registry` is read per message, so a SIGHUP reload (handled by Runtime) applies to the
-next message.
+The broker routes a known channel's SendRequests itself, by bindings the router keeps in step
+with the channels file at start and on SIGHUP (bindings.py). The router's queue gets only what
+no binding matched: unknown channels become `failed` `channel_not_found`; a known channel whose
+binding is not in place yet is forwarded to its transport. It reads only what it needs to pick
+the transport (the channel and the expiry) and publishes the body exactly as it arrived, so
+nothing the flow engine sent is lost or re-serialised.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from ..core.broker import Delivery
 from ..core.channels import transport_key
 from ..core.models import SendRequest, StatusError, StatusUpdate
 from ..core.service import Runtime, run_service
+from .bindings import sync_bindings
+
+log = logging.getLogger(__name__)
 
 #: Routing is a lookup and a publish, so many messages can wait for their confirms at once.
 PREFETCH = 500
@@ -40,8 +48,45 @@ def make_handler(runtime: Runtime):
     return route
 
 
+class Binder:
+    """Runs binding syncs one at a time: at start, then once per SIGHUP."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def sync(self) -> None:
+        runtime = self.runtime
+
+        def loaded(registry) -> None:
+            runtime.registry = registry
+
+        async with self._lock:
+            try:
+                done = await sync_bindings(runtime.connection, runtime.settings, runtime.redis, on_loaded=loaded)
+            except Exception as exc:  # Redis or broker away, or a broken file: the router still routes
+                log.error("channel bindings not updated; the router routes every message meanwhile",
+                          extra={"error": str(exc)[:300]})  # fmt: skip
+                return
+        log.info("channel bindings in step with the channels file", extra={"bound": done.bound, "removed": len(done.removed)})
+
+    def reload(self, _registry) -> None:
+        task = asyncio.ensure_future(self.sync())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+
 async def setup(runtime: Runtime) -> None:
+    binder = Binder(runtime)
+    await binder.sync()  # first, so that a router that consumes (is ready) has its bindings in place
     await runtime.consume("outbound.router", make_handler(runtime), model=SendRequest, prefetch=PREFETCH)
+    runtime.on_reload.append(binder.reload)
+    runtime.on_stop.append(binder.stop)
 
 
 def main() -> None:

@@ -1,14 +1,10 @@
-"""The router against the real broker: routing per channel type, failures, SIGHUP reload."""
+"""The router against the real broker: routing per channel type, failures (SIGHUP reload and
+channel bindings: test_bindings.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -19,7 +15,6 @@ from services.core.service import Runtime
 from services.outbound import router
 from tests.helpers import Tap
 
-ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL, TWILIO, SMPP = (str(uuid.uuid4()) for _ in range(3))
 CHANNELS = {
     "channels": [
@@ -111,36 +106,3 @@ async def wait_for_consumer(connection, settings, queue: str, timeout: float = 1
             await channel.close()
         await asyncio.sleep(0.1)
     raise AssertionError(f"nobody consumes {queue}")
-
-
-async def test_sighup_reloads_the_channels_file(amqp, publisher, settings, tmp_path):
-    later = str(uuid.uuid4())
-    path = tmp_path / "channels.yaml"
-    path.write_text(yaml.safe_dump(CHANNELS))
-    env = {**os.environ, "SWITCHBOARD_CHANNELS": str(path), "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "services.outbound.router"], cwd=ROOT, env=env)
-    status = await Tap.open(amqp, settings, "sms.status", f"status.failed.{later}")
-    transport = await Tap.open(amqp, settings, "sms.transport", "external")
-    try:
-        await wait_for_consumer(amqp, settings, "outbound.router")
-        await publisher.publish("sms.outbound", f"send.{later}", body(later, 31))
-        (before,) = await status.wait(1)
-        assert before.body["error"]["code"] == "channel_not_found"
-
-        reloaded = {**CHANNELS, "channels": [*CHANNELS["channels"], {"uuid": later, "type": "external",
-                                                                    "config": {"send_url": "http://127.0.0.1:9/x"}}]}  # fmt: skip
-        path.write_text(yaml.safe_dump(reloaded))
-        proc.send_signal(signal.SIGHUP)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        msg_id = 32
-        while not [m for m in transport.messages if m.body["channel_uuid"] == later]:
-            assert loop.time() < deadline, "the reloaded channel was never routed"
-            await publisher.publish("sms.outbound", f"send.{later}", body(later, msg_id))
-            msg_id += 1
-            await asyncio.sleep(0.3)
-    finally:
-        proc.terminate()
-        assert proc.wait(15) == 0
-        await status.close()
-        await transport.close()
