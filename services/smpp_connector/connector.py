@@ -50,6 +50,7 @@ import redis.asyncio as aioredis
 from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import SmppConnection, transport_key
+from ..core.heartbeat import RateMeter, SmscHealth
 from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate
 from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
@@ -140,12 +141,17 @@ class SmppConnector:
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
         self._metric_children: dict = {}
+        # heartbeat (core/heartbeat.py): submits answered, and the last bind or submit error
+        self.submits = 0
+        self.last_error: str | None = None
+        self._tps = RateMeter()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self.logs = await ChannelLogPublisher(self.runtime.connection, self.runtime.settings, self.runtime.name).start()
         self.runtime.on_stop.append(self.stop)
+        self.runtime.health_sources.append(self.health)
         self._spawn(self._follow_bind())
         self._spawn(self._stop_on_signal())
         self.link.start()
@@ -173,6 +179,19 @@ class SmppConnector:
                 await asyncio.sleep(1)
                 self._bind_changed.set()
 
+    def health(self) -> SmscHealth:
+        """The bind's part of this process's heartbeat (state, window in use, tps, last error)."""
+        session = self.link.tx
+        if session is None:
+            state = "unbound" if self._stopped else "connecting"
+        else:
+            state = "throttled" if self.link.paused else "bound"
+        return SmscHealth(
+            connection=self.name, protocol="smpp", state=state, window=session.in_flight if session else 0,
+            window_max=self.connection.window, tps=self._tps.rate(self.submits),
+            tps_limit=self.connection.tps or None, last_error=self.last_error,
+        )  # fmt: skip
+
     def _on_bind_state(self, bound: bool) -> None:
         self._bind_changed.set()
 
@@ -186,6 +205,8 @@ class SmppConnector:
                    "host": f"{self.connection.host}:{self.connection.port}",
                    **{k: v for k, v in detail.items() if k != "bind"}}  # fmt: skip
         errors = [redact(str(detail[k])) for k in ("error", "reason") if k in detail]
+        if kind != "bound" and errors:
+            self.last_error = f"{kind}: {errors[0]}"
         entry = ChannelLog(channel_uuid=channels[0].uuid, type="smpp", smpp=[summary], errors=errors)
         if self.logs is not None:
             self.logs.add(entry)
@@ -272,6 +293,9 @@ class SmppConnector:
                 raise Requeue(str(exc)) from None
             status = resp.status
             self._count(metrics.SUBMITS, "ok" if not status else status_name(status))
+            self.submits += 1
+            if status:
+                self.last_error = f"submit_sm: {status_name(status)}"
             exchanges.append({
                 "pdu": "submit_sm", "sequence": resp.sequence, "destination": fields["destination_addr"],
                 "data_coding": fields["data_coding"], "status": status_name(status) if status else "ESME_ROK",

@@ -73,6 +73,11 @@ class Link:
     def bound(self) -> bool:
         return self.tx is not None
 
+    @property
+    def paused(self) -> bool:
+        """Submits are held back after the SMSC throttled us."""
+        return time.monotonic() < self._resume_at
+
     def start(self) -> None:
         self._keepers = [asyncio.ensure_future(self._keep(role)) for role in self.roles]
 
