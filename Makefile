@@ -27,6 +27,7 @@ lint-imports: install
 
 schemas: install
 	$(BIN)/python -m services.core.schemas --write
+	$(BIN)/python -m services.core.asyncapi --write
 
 topology: install
 	$(BIN)/switchboard topology

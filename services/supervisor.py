@@ -51,6 +51,7 @@ def plan(registry: Registry, *, demo_sink_port: int | None = None) -> list[Servi
         Service("router", "services.outbound.router", cli=("run", "router")),
         Service("external", "services.outbound.external", cli=("run", "external")),
         Service("rest", "services.outbound.rest", cli=("run", "rest")),
+        Service("dashboard", "services.dashboard", cli=("run", "dashboard")),
     ]
     for connection in registry.connections.values():
         if connection.simulator:
