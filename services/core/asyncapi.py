@@ -186,7 +186,13 @@ async def dashboard_health(body: Heartbeat) -> None: ...
 def document() -> dict:
     """The AsyncAPI 3.0 document as plain data."""
     spec = AsyncAPI(broker, title="Switchboard", version=VERSION, description=DESCRIPTION, schema_version="3.0.0")
-    return spec.to_specification().to_jsonable()
+    doc = spec.to_specification().to_jsonable()
+    # FastStream lists subscribers in no stable order: sort, so that the file only changes with the code
+    for section in (doc, doc.get("components", {})):
+        for key in ("channels", "operations", "messages", "schemas"):
+            if isinstance(section.get(key), dict):
+                section[key] = dict(sorted(section[key].items()))
+    return doc
 
 
 def to_yaml(doc: dict | None = None) -> str:

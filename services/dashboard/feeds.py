@@ -43,6 +43,7 @@ class Feeds:
         self.queues_every_s = queues_every_s
         self._channel = None
         self._task: asyncio.Task | None = None
+        self.queue_names: list[str] = []  # the server-named feed queues
 
     async def start(self) -> Feeds:
         self._channel = await self.connection.channel()
@@ -54,6 +55,7 @@ class Feeds:
                 arguments={"x-max-length": FEED_MAX_LENGTH, "x-overflow": "drop-head"},
             )  # fmt: skip
             await queue.bind(ex, routing_key=key)
+            self.queue_names.append(queue.name)
             await queue.consume(handlers[exchange], no_ack=True)
         self._task = asyncio.ensure_future(self._poll_queues())
         return self
