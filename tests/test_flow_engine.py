@@ -39,3 +39,11 @@ async def test_an_mo_in_gives_a_reply_out(amqp, settings, tmp_path: Path):
     finally:
         await statuses.close()
         await outbound.close()
+
+
+def test_demo_mo_says_what_is_wrong_when_the_simulator_is_not_there(capsys):
+    from services.tools.demo_mo import main
+    from tests.tools.procs import free_port
+
+    assert main(["--control", f"http://127.0.0.1:{free_port()}", "--text", "hi"]) == 1
+    assert "is `make run` going?" in capsys.readouterr().err

@@ -87,3 +87,28 @@ async def test_pages_load_nothing_from_another_host(html_route):
         assert "<script src=\"static/dashboard.js\"" in text or html_route == "/contract"
     finally:
         await stop(proc)
+
+
+def test_run_all_ends_its_start_up_with_what_to_do_next():
+    from services.core.channels import load_channels
+    from services.supervisor import next_steps
+    from tests.tools.procs import ROOT
+
+    registry = load_channels(ROOT / "compose" / "channels.demo.yaml")
+    text = "\n".join(next_steps(registry, {"DASHBOARD_PORT": "8123", "DASHBOARD_HOST": "0.0.0.0"}, demo=True))
+    assert "http://127.0.0.1:8123/" in text
+    assert "/c/ex/8d3f4a52-6c1e-4b7a-9e0d-2f5a7c9b1e11/receive" in text
+    assert "switchboard send --channel 3b9e7c21-0d4f-4e6a-8b5c-6a1d2e3f4a22" in text and "make demo-mo" in text
+    assert "POST http://127.0.0.1:2776/mo" in text
+
+
+def test_console_log_format_is_one_readable_line_per_event():
+    import logging
+
+    from services.core.logs import ConsoleFormatter
+
+    record = logging.makeLogRecord({"name": "services.outbound.router", "levelname": "WARNING", "msg": "SMPP bind failed",
+                                    "service": "smpp-demo", "connection": "demo", "password": "x"})
+    line = ConsoleFormatter().format(record)
+    assert "\n" not in line and not line.startswith("{")
+    assert "smpp-demo" in line and "warning" in line and "SMPP bind failed" in line and "connection=demo" in line
