@@ -46,19 +46,35 @@ class Feeds:
         self.queue_names: list[str] = []  # the server-named feed queues
 
     async def start(self) -> Feeds:
-        self._channel = await self.connection.channel()
-        handlers = {"sms.status": self._on_status, "sms.health": self._on_heartbeat, "sms.dead": self._on_dead}
-        for exchange, key in FEEDS.items():
-            ex = await self._channel.declare_exchange(self.settings.name(exchange), "topic", durable=True)
-            queue = await self._channel.declare_queue(
-                exclusive=True, auto_delete=True,
-                arguments={"x-max-length": FEED_MAX_LENGTH, "x-overflow": "drop-head"},
-            )  # fmt: skip
-            await queue.bind(ex, routing_key=key)
-            self.queue_names.append(queue.name)
-            await queue.consume(handlers[exchange], no_ack=True)
+        await self._subscribe()
+        # after a reconnect the plain channel is gone: subscribe again (new server-named queues)
+        self.connection.reconnect_callbacks.add(self._on_reconnect)
         self._task = asyncio.ensure_future(self._poll_queues())
         return self
+
+    async def _subscribe(self) -> None:
+        """Declare and consume the three feed queues on a plain aiormq channel: an aio-pika
+        consumer costs a second task and an IncomingMessage per delivery, about as much CPU
+        as everything the board does with a status (bench/scenarios/dashboard.py)."""
+        channel = self._channel = await self.connection.transport.connection.channel()
+        handlers = {"sms.status": self._on_status, "sms.health": self._on_heartbeat, "sms.dead": self._on_dead}
+        self.queue_names = []
+        for exchange, key in FEEDS.items():
+            await channel.exchange_declare(self.settings.name(exchange), exchange_type="topic", durable=True)
+            declared = await channel.queue_declare(
+                "", exclusive=True, auto_delete=True,
+                arguments={"x-max-length": FEED_MAX_LENGTH, "x-overflow": "drop-head"},
+            )  # fmt: skip
+            await channel.queue_bind(declared.queue, self.settings.name(exchange), routing_key=key)
+            await channel.basic_consume(declared.queue, handlers[exchange], no_ack=True)
+            self.queue_names.append(declared.queue)
+
+    async def _on_reconnect(self, *_args) -> None:
+        try:
+            await self._subscribe()
+            log.info("dashboard feeds subscribed again after a reconnect")
+        except Exception as exc:  # the next reconnect tries again
+            log.warning("dashboard feeds not subscribed after a reconnect", extra={"error": repr(exc)})
 
     async def _on_status(self, message) -> None:
         self.board.add_status(message.body)
@@ -67,7 +83,7 @@ class Feeds:
         self.board.add_heartbeat(message.body)
 
     async def _on_dead(self, message) -> None:
-        self.board.add_dead(message.headers, message.routing_key or "")
+        self.board.add_dead(message.header.properties.headers, message.routing_key or "")
 
     def default_queues(self) -> list[str]:
         return [self.settings.name(name) for name in queue_bindings(self.settings)]
@@ -109,6 +125,7 @@ class Feeds:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.connection.reconnect_callbacks.discard(self._on_reconnect)
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
