@@ -28,7 +28,7 @@ from bench.common import ROOT, Row, bench_env, cpu_seconds, start, stop
 N = int(os.environ.get("BENCH_DASHBOARD_N", "200000"))
 RATE = float(os.environ.get("BENCH_DASHBOARD_RATE", "1000"))
 TICK_S = 0.02
-IN_FLIGHT = 2000
+IN_FLIGHT = 500
 CHANNELS = [str(uuid.UUID(int=i + 1, version=4)) for i in range(20)]
 LOGS = ROOT / "bench" / "results" / "logs"
 
@@ -94,9 +94,14 @@ async def drive(env: dict[str, str], proc: subprocess.Popen, url: str) -> dict:
     per_tick = max(1, int(RATE * TICK_S))
     in_flight = asyncio.Semaphore(IN_FLIGHT)  # confirms are awaited in the background, not per tick
 
+    failed = 0
+
     async def publish(key: str, body: bytes) -> None:
+        nonlocal failed
         try:
             await publisher.publish("sms.status", key, body)
+        except Exception:  # a loaded broker timed out: counted, shown in the note
+            failed += 1
         finally:
             in_flight.release()
 
@@ -123,15 +128,18 @@ async def drive(env: dict[str, str], proc: subprocess.Popen, url: str) -> dict:
     async with httpx.AsyncClient() as client:
         for _ in range(100):  # the dashboard catches up
             counted = (await client.get(url + "api/snapshot", timeout=5)).json()["statuses"] - 2000
-            if counted >= N:
+            if counted >= N - failed:
                 break
             await asyncio.sleep(0.2)
     cpu = cpu_seconds(proc.pid) - cpu0
     page_stop.set()
     page.cancel()
     await publisher.close()
+    from services.core.broker import delete_topology
+
+    await delete_topology(connection, settings)
     await connection.close()
-    return {"rate": N / elapsed, "cpu_ms": cpu * 1000 / N, "rss": rss, "counted": counted}
+    return {"rate": N / elapsed, "cpu_ms": cpu * 1000 / max(counted, 1), "rss": rss, "counted": counted, "failed": failed}
 
 
 def run() -> list[Row]:
@@ -154,7 +162,7 @@ def run() -> list[Row]:
     return [
         Row("dashboard", f"{N:,} statuses at {RATE:,.0f}/s, one page open", result["rate"], unit="status/s",
             cpu_ms={"dashboard": result["cpu_ms"]},
-            note=f"RSS MB: {rss}; counted {result['counted']:,}/{N:,}"),
+            note=f"RSS MB: {rss}; counted {result['counted']:,}/{N:,} ({result['failed']} publishes failed)"),
     ]  # fmt: skip
 
 
