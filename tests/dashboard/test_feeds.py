@@ -74,3 +74,36 @@ async def test_the_feed_queues_are_the_dashboards_own_and_go_with_it(rabbitmq_ur
                 pass
     finally:
         await probe.close()
+
+
+async def test_the_feeds_come_back_after_the_broker_connection_is_lost(rabbitmq_url, settings, publisher):
+    from urllib.parse import urlsplit
+
+    from services.core.broker import connect
+    from tests.inbound.proxy import TcpProxy
+
+    target = urlsplit(rabbitmq_url)
+    proxy = await TcpProxy(target.hostname, target.port or 5672).start()
+    proxied = settings.model_copy(update={"rabbitmq_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/"})
+    connection = await connect(proxied, attempts=3)
+    board = Board()
+    feeds = await Feeds(connection, settings, board, queues_every_s=0.2).start()
+    try:
+        await publisher.publish_status(StatusUpdate(id="before", channel_uuid=CH, status="wired"))
+        await eventually(lambda: any(r["id"] == "before" for r in board.tail))
+        port = proxy.port
+        await proxy.stop()  # the broker "goes away" for the dashboard only
+        await asyncio.sleep(1)
+        proxy.port = port
+        await proxy.start()
+        await eventually(lambda: connection.connected.is_set(), timeout=30)
+        await asyncio.sleep(0.5)  # the reconnect callback subscribes again
+        await publisher.publish_status(StatusUpdate(id="after", channel_uuid=CH, status="delivered"))
+        await eventually(lambda: any(r["id"] == "after" for r in board.tail), timeout=20)
+        # queue depths are read again too
+        board.queues.clear()
+        await eventually(lambda: settings.name("dead.letters") in board.queues)
+    finally:
+        await feeds.close()
+        await connection.close()
+        await proxy.stop()
