@@ -107,6 +107,27 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
     typer.echo(f"declared {len(queues)} queues: " + ", ".join(queues))
 
 
+@app.command("asyncapi")
+def asyncapi(out: Path | None = typer.Option(None, "--out", help="Write the document to this file instead of stdout.")):
+    """The wire contract as AsyncAPI 3.0 YAML, generated from services/core/asyncapi.py."""
+    from .core.asyncapi import to_yaml
+
+    text = to_yaml()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {out}", err=True)
+
+
+@run_app.command("dashboard")
+def run_dashboard():
+    """The live web dashboard on DASHBOARD_HOST:DASHBOARD_PORT (default 127.0.0.1:8090); read-only."""
+    from .dashboard.server import main as dashboard_main
+
+    dashboard_main()
+
+
 app.command("smsc-sim")(smsc_sim)  # options and behaviour live in services/smsc_simulator/runner.py
 
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 import uvicorn
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9090)
     args = parser.parse_args(argv)
-    setup_logging(service="demo-sink")
+    setup_logging(fmt=os.environ.get("LOG_FORMAT", "json"), service="demo-sink")
     log.info("listening", extra={"host": args.host, "port": args.port})
     asyncio.run(serve(args.host, args.port))
 

@@ -29,7 +29,8 @@ log = logging.getLogger("services.supervisor")
 STOP_GRACE_S = 10.0
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
-STABLE_AFTER_S = 30.0  # a child that ran this long before exiting restarts after the first delay again
+STABLE_AFTER_S = 30.0
+BANNER_AFTER_S = 8.0  # the next-steps lines come after the children's start-up lines  # a child that ran this long before exiting restarts after the first delay again
 _MAIN_GUARD = re.compile(r"""if\s+__name__\s*==\s*["']__main__["']""")
 
 
@@ -51,6 +52,7 @@ def plan(registry: Registry, *, demo_sink_port: int | None = None) -> list[Servi
         Service("router", "services.outbound.router", cli=("run", "router")),
         Service("external", "services.outbound.external", cli=("run", "external")),
         Service("rest", "services.outbound.rest", cli=("run", "rest")),
+        Service("dashboard", "services.dashboard", cli=("run", "dashboard")),
     ]
     if registry.doors:  # the front doors' callbacks (CONTRACT section 10)
         services.append(Service("callbacks", "services.outbound.callbacks", cli=("run", "callbacks")))
@@ -179,8 +181,37 @@ class Child:
             log.warning("service killed: it did not stop in time", extra={"child": self.service.name, "pid": process.pid, "grace_s": grace})
 
 
-async def supervise(services: list[Service], env: dict[str, str], *, grace: float = STOP_GRACE_S) -> int:
-    """Run `services` until SIGINT/SIGTERM; 0 after a clean stop, 1 when nothing could start."""
+def next_steps(registry: Registry, env: dict[str, str], *, demo: bool = False) -> list[str]:
+    """What to do once everything runs: the dashboard, each channel's receive URLs, and the
+    commands that send a message and inject one (printed at the end of the start-up)."""
+    from .core.channels import receive_urls
+    from .core.settings import Settings
+
+    settings = Settings(**{k: v for k, v in env.items() if k in ("DASHBOARD_HOST", "DASHBOARD_PORT", "SWITCHBOARD_PUBLIC_URL")})
+    host = "127.0.0.1" if settings.dashboard_host in ("0.0.0.0", "::") else settings.dashboard_host
+    lines = ["", "Switchboard is running. Next:", f"  dashboard        http://{host}:{settings.dashboard_port}/"]
+    for channel in registry.channels.values():
+        urls = receive_urls(channel, settings.public_base)
+        if "receive" in urls:
+            lines.append(f"  {channel.name or channel.uuid}: receive {urls['receive']}")
+        if channel.type == "smpp":
+            lines.append(f"  send (SMPP)      switchboard send --channel {channel.uuid} --to +250788123123 --text hi --wait")
+        elif channel.type == "external":
+            lines.append(f"  send (external)  switchboard send --channel {channel.uuid} --to +250788123123 --text hi --wait")
+    if demo:
+        lines += ["  or               make demo-send", "  inject an MO     make demo-mo   (the example flow engine answers it)"]
+    for connection in registry.connections.values():
+        if connection.simulator:
+            lines.append(f"  simulator        POST http://{connection.host}:{connection.port + 1}/mo  {{\"from\": \"+250788123123\", \"to\": \"...\", \"text\": \"hi\"}}")
+    lines += ["  stop             Ctrl-C", ""]
+    return lines
+
+
+async def supervise(
+    services: list[Service], env: dict[str, str], *, grace: float = STOP_GRACE_S, banner: list[str] | None = None
+) -> int:
+    """Run `services` until SIGINT/SIGTERM; 0 after a clean stop, 1 when nothing could start.
+    `banner`: lines printed once the children had a few seconds to start."""
     children = []
     for service in services:
         argv = command_for(service)
@@ -196,6 +227,8 @@ async def supervise(services: list[Service], env: dict[str, str], *, grace: floa
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     loops = [asyncio.ensure_future(child.run(stopping, grace)) for child in children]
+    if banner:
+        loop.call_later(BANNER_AFTER_S, lambda: stopping.is_set() or print("\n".join(banner), flush=True))
     await stopping.wait()
     log.info("stopping every service", extra={"children": len(children), "grace_s": grace})
     for outcome in await asyncio.gather(*loops, return_exceptions=True):
@@ -210,4 +243,5 @@ def run_all(registry: Registry, channels_file: str, *, demo_sink_port: int | Non
     env = dict(os.environ)
     env["SWITCHBOARD_CHANNELS"] = str(Path(channels_file).resolve())
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the shared stdout as they are written
-    return asyncio.run(supervise(plan(registry, demo_sink_port=demo_sink_port), env))
+    banner = next_steps(registry, env, demo=bool(demo_sink_port))
+    return asyncio.run(supervise(plan(registry, demo_sink_port=demo_sink_port), env, banner=banner))

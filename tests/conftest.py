@@ -58,6 +58,8 @@ os.environ["REDIS_URL"] = _REDIS_URL
 os.environ["SWITCHBOARD_PREFIX"] = PREFIX
 os.environ.setdefault("SEND_ALLOW_PRIVATE", "true")
 os.environ.setdefault("LOG_LEVEL", "INFO")
+# `run all` starts a dashboard: on any free port unless a test picks one, never on 8090.
+os.environ.setdefault("DASHBOARD_PORT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,8 @@ def schema_for(exchange: str, routing_key: str) -> str | None:
         return "channel_event" if routing_key.startswith("event.") else "inbound_message"
     if base in ("sms.outbound", "sms.transport", "sms.retry"):
         return "send_request"
+    if base == "sms.health":
+        return "heartbeat"
     return None  # sms.dead carries whatever was poison
 
 

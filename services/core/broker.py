@@ -35,10 +35,11 @@ EXCHANGES: dict[str, str] = {
     "sms.logs": "topic",
     "sms.retry": "direct",
     "sms.dead": "topic",
+    "sms.health": "topic",
 }
 # Nobody is required to listen to channel logs; every other exchange has a default queue,
 # so an unroutable publish there is a bug we want to hear about (mandatory + returns raise).
-UNROUTED_OK = {"sms.logs"}
+UNROUTED_OK = {"sms.logs", "sms.health"}
 PERSISTENT = 2  # delivery_mode
 # The broker routes SendRequests itself (services/outbound/bindings.py): `sms.outbound` passes
 # every `send.#` to CHANNELS (exchange-to-exchange), where the router keeps one binding per
@@ -436,6 +437,11 @@ class Consumer:
     @property
     def consuming(self) -> bool:
         return self._tag is not None
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries being handled right now (reported in heartbeats)."""
+        return len(self._tasks)
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Cancel the consumer, let in-flight handlers finish, then close (unacked requeue)."""

@@ -31,6 +31,25 @@ class JsonFormatter(logging.Formatter):
         return redact(line)
 
 
+class ConsoleFormatter(logging.Formatter):
+    """`LOG_FORMAT=console`: one readable line per event for a terminal (`make run`):
+    `12:00:01 router     info  started  queue=outbound.router`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        service = getattr(record, "service", None) or record.name.rsplit(".", 1)[-1]
+        extras = " ".join(
+            f"{key}={value}" for key, value in record.__dict__.items()
+            if key not in _RESERVED and not key.startswith("_") and key != "service"
+        )  # fmt: skip
+        line = f"{clock} {service:<18} {record.levelname.lower():<7} {record.getMessage()}"
+        if extras:
+            line += "  " + extras
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return redact(line)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -41,6 +60,8 @@ def setup_logging(level: str = "INFO", fmt: str = "json", service: str | None = 
     handler = logging.StreamHandler(sys.stdout)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
+    elif fmt == "console":
+        handler.setFormatter(ConsoleFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -235,10 +235,38 @@ class ChannelLog(Body):
     created_on: str = Field(default_factory=now_iso)
 
 
+class Heartbeat(Body):
+    """One worker's sign of life on `sms.health` (CONTRACT section 12), every `interval_s`.
+    The SMSC fields are present only for SMSC connectors. A dashboard calls a worker stale
+    after 3 missed heartbeats."""
+
+    model_config = ConfigDict(populate_by_name=True, title="Heartbeat")
+
+    service: str
+    instance: str = Field(description="Unique per process; the last word of the routing key.")
+    host: str
+    pid: int
+    started_on: str
+    sent_on: str = Field(default_factory=now_iso)
+    interval_s: float = Field(5.0, gt=0, description="Seconds until the next heartbeat.")
+    queues: list[str] = Field(default_factory=list, description="The queues this worker consumes.")
+    in_flight: int = Field(0, ge=0, description="Deliveries held and not yet settled.")
+    counters: dict[str, int] = Field(default_factory=dict, description="Totals since start, by outcome.")
+    connection: str | None = None
+    protocol: Literal["smpp", "ucp", "cimd2"] | None = None
+    state: Literal["bound", "connecting", "throttled", "unbound"] | None = None
+    window: int | None = Field(None, description="Submits awaiting their answer.")
+    window_max: int | None = None
+    tps: float | None = Field(None, description="Submits per second since the previous heartbeat.")
+    tps_limit: float | None = None
+    last_error: str | None = None
+
+
 BODIES: dict[str, type[Body]] = {
     "send_request": SendRequest,
     "status_update": StatusUpdate,
     "inbound_message": InboundMessage,
     "channel_event": ChannelEvent,
     "channel_log": ChannelLog,
+    "heartbeat": Heartbeat,
 }

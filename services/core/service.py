@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from .broker import Consumer, Handler, Publisher, connect, declare_topology
 from .callback_queues import declare_callback_queues
 from .channels import ChannelsError, Registry, load_channels
+from .heartbeat import HeartbeatPublisher, Source
 from .logs import setup_logging
 from .metrics import serve_metrics
 from .settings import Settings, get_settings
@@ -41,6 +42,9 @@ class Runtime:
         self.on_reload: list[Callable[[Registry], None]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
         self._redis: aioredis.Redis | None = None
+        self.heartbeat: HeartbeatPublisher | None = None
+        # Extra heartbeat fields (an SMSC connector's bind state): see core/heartbeat.py.
+        self.health_sources: list[Source] = []
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -57,6 +61,16 @@ class Runtime:
         await declare_topology(self.connection, self.settings, transports=self.registry.transports())
         await declare_callback_queues(self.connection, self.settings, self.registry)  # front doors (section 10)
         self.publisher = await Publisher(self.connection, self.settings).start()
+        self.heartbeat = HeartbeatPublisher(self.connection, self.settings, self.name, self.describe)
+        self.heartbeat.sources = self.health_sources
+        await self.heartbeat.start()
+
+    def describe(self) -> dict:
+        """The runtime's part of each heartbeat: the queues consumed and what is in flight."""
+        return {
+            "queues": sorted({self.settings.name(c.queue_name) for c in self.consumers}),
+            "in_flight": sum(c.in_flight for c in self.consumers),
+        }
 
     async def consume(
         self, queue: str, handler: Handler, *, model: type[BaseModel], prefetch: int = 64, transport: str | None = None
@@ -85,6 +99,8 @@ class Runtime:
             await consumer.stop()
         for callback in self.on_stop:
             await callback()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()
         if self.publisher is not None:
             await self.publisher.close()
         if self.connection is not None:

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     log_format: str = Field("json", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     metrics_port: int = Field(0, alias="METRICS_PORT")
+    # CONTRACT section 12: heartbeats every 5 s; tests shorten it.
+    heartbeat_s: float = Field(5.0, gt=0, alias="SWITCHBOARD_HEARTBEAT_S")
+    dashboard_host: str = Field("127.0.0.1", alias="DASHBOARD_HOST")
+    dashboard_port: int = Field(8090, alias="DASHBOARD_PORT")
+    dashboard_token: str = Field("", alias="DASHBOARD_TOKEN")
     # Not in the contract's table, but the contract says the retry delays are configurable:
     # a comma-separated list of milliseconds.
     retry_delays_ms: Annotated[list[int], NoDecode] = Field([5_000, 30_000, 120_000, 600_000], alias="SWITCHBOARD_RETRY_DELAYS_MS")

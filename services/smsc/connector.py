@@ -62,6 +62,7 @@ import redis.asyncio as aioredis
 from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
+from ..core.heartbeat import RateMeter, SmscHealth
 from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate, split_urn
 from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
@@ -256,6 +257,10 @@ class SmscConnector:
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
         self._metric_children: dict = {}
+        # heartbeat (core/heartbeat.py): submits answered, and the last bind or submit error
+        self.submits = 0
+        self.last_error: str | None = None
+        self._tps = RateMeter()
 
     # ------------------------------------------------------------------ the protocol's part
 
@@ -294,6 +299,7 @@ class SmscConnector:
     async def start(self) -> None:
         self.logs = await ChannelLogPublisher(self.runtime.connection, self.runtime.settings, self.runtime.name).start()
         self.runtime.on_stop.append(self.stop)
+        self.runtime.health_sources.append(self.health)
         self._spawn(self._follow_bind())
         self._spawn(self._stop_on_signal())
         self.link.start()
@@ -324,13 +330,28 @@ class SmscConnector:
     def _on_bind_state(self, bound: bool) -> None:
         self._bind_changed.set()
 
+    def health(self) -> SmscHealth:
+        """The link's part of this process's heartbeat (state, window in use, tps, last error)."""
+        session = self.link.tx
+        if session is None:
+            state = "unbound" if self._stopped else "connecting"
+        else:
+            state = "throttled" if self.link.throttled_now else "bound"
+        return SmscHealth(
+            connection=self.name, protocol=self.protocol, state=state, window=session.in_flight if session else 0,
+            window_max=self.connection.window, tps=self._tps.rate(self.submits),
+            tps_limit=self.connection.tps or None, last_error=self.last_error,
+        )  # fmt: skip
+
     def _on_bind_event(self, kind: str, detail: dict) -> None:
         """Logins and closes also go to the channel logs of the connection's first channel:
         that is where an operator looks. The password never appears."""
+        errors = [redact(str(detail[k])) for k in ("error", "reason") if k in detail]
+        if kind != "bound" and errors:
+            self.last_error = f"{kind}: {errors[0]}"
         channels = self.runtime.registry.for_connection(self.name)
         if not channels:
             return
-        errors = [redact(str(detail[k])) for k in ("error", "reason") if k in detail]
         entry = self.channel_log(channels[0].uuid, None, [self.link_summary(kind, detail)], errors)
         if self.logs is not None:
             self.logs.add(entry)
@@ -422,6 +443,9 @@ class SmscConnector:
                 raise Requeue(str(exc)) from None
             result = self.outcome(part, answer, round((time.perf_counter() - started) * 1000, 1))
             self.count(self.metrics.SUBMITS, result.refusal or "ok")
+            self.submits += 1
+            if result.refusal is not None:
+                self.last_error = f"submit: {result.refusal}"
             exchanges.append(result.summary)
             if result.throttled:
                 first_throttled = first_throttled or started

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 import typer
@@ -41,7 +42,7 @@ def _setup_logging(level: str) -> None:
     except ImportError:  # pragma: no cover - core not available
         logging.basicConfig(level=level.upper(), format='{"level":"%(levelname)s","msg":"%(message)s"}')
         return
-    setup_logging(level, "json", service="smsc-sim")
+    setup_logging(level, os.environ.get("LOG_FORMAT", "json"), service="smsc-sim")
 
 
 async def serve(sim: SimulatorBase) -> None:

@@ -40,7 +40,7 @@ def test_make_run_starts_what_the_demo_channels_file_needs():
 def test_compose_runs_every_worker_from_the_one_image_and_can_scale_them():
     compose = yaml.safe_load((ROOT / "compose/docker-compose.yml").read_text())["services"]
     workers = {name: svc for name, svc in compose.items() if "build" in svc and svc["command"][:2] == ["switchboard", "run"]}
-    assert set(workers) == {"inbound", "router", "external", "rest", "smpp"}
+    assert set(workers) == {"inbound", "router", "external", "rest", "smpp", "dashboard"}
     simulator = compose["smsc-sim"]
     assert simulator["command"][:2] == ["switchboard", "smsc-sim"] and "0.0.0.0" in simulator["command"]
     assert simulator["ports"] == ["2775:2775", "2776:2776"]
@@ -51,7 +51,7 @@ def test_compose_runs_every_worker_from_the_one_image_and_can_scale_them():
         assert svc["environment"]["RABBITMQ_URL"] == "amqp://guest:guest@rabbitmq:5672/"
         assert svc["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert set(svc["depends_on"]) == {"rabbitmq", "redis"}
-    assert all("ports" not in svc for name, svc in workers.items() if name != "inbound")
+    assert all("ports" not in svc for name, svc in workers.items() if name not in ("inbound", "dashboard"))
     assert workers["inbound"]["ports"] == ["8080-8089:8080"]  # one host port per scaled copy
     assert workers["smpp"]["command"][3] == "--connection"
     dockerfile = (ROOT / "Dockerfile").read_text()

@@ -34,7 +34,7 @@ def test_the_service_table_follows_the_channels_file():
     registry = parse_channels(CHANNELS.format(sink=9090, smpp=2775), "channels.yaml")
     services = {s.name: s for s in plan(registry, demo_sink_port=9090)}
     assert list(services) == [
-        "inbound", "router", "external", "rest", "smsc-sim.sim", "smpp.sim", "smpp.real", "demo-sink",
+        "inbound", "router", "external", "rest", "dashboard", "smsc-sim.sim", "smpp.sim", "smpp.real", "demo-sink",
     ]
     assert services["smpp.real"].args == ("--connection", "real")
     simulator = services["smsc-sim.sim"]
