@@ -389,6 +389,8 @@ class SimulatorBase:
         self._sessions.add(session)
         self.counters["connections"] += 1
         log.info("connection accepted", extra={"protocol": self.protocol, "peer": session.peer})
+        if session.can_receive:  # no login needed (UCP without accounts): deliver what waits
+            self._flush_pending(session.account)
         try:
             await self._converse(session)
         except (asyncio.IncompleteReadError, ConnectionError):

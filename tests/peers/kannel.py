@@ -220,3 +220,40 @@ get-url = "http://127.0.0.1:{self.sink_port}/mo?from=%p&to=%P&text=%a&coding=%c&
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+
+
+TEST_CIMD2 = "/usr/lib/kannel/test/test_cimd2"
+
+
+def require_test_cimd2() -> None:
+    if shutil.which(TEST_CIMD2) is None:
+        pytest.skip(f"{TEST_CIMD2} is not installed (Debian package kannel-extras); the CIMD2 server peer cannot run")
+
+
+async def start_test_cimd2(user: str = "foo", password: str = "bar") -> tuple[asyncio.subprocess.Process, int]:
+    """Kannel's fake CIMD2 SMSC (``--activity 1``: valid replies, nothing unsolicited) on a free
+    port, once it accepts connections. It serves one client and exits when that client leaves,
+    so start one per connection. Returns ``(process, port)``."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        TEST_CIMD2, "--port", str(port), "--user", user, "--password", password, "--activity", "1",
+        "--logging", "0", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not _listening(port):  # a probing connect would be its one client
+        if time.monotonic() > deadline or proc.returncode is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise AssertionError("test_cimd2 did not listen within 10 s")
+        await asyncio.sleep(0.05)
+    return proc, port
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on ``port`` (from /proc/net/tcp*, without connecting)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False

@@ -6,7 +6,9 @@ loopback: an independent client proves the simulator behaves like a real SMSC.
 * DLRs: type 8 (SMSC accepted) then type 1 (delivered) come back through ``dlr-url``, which
   needs the simulator's ACK (UCP ``A//AdC:SCTS``, CIMD2 ``053`` with ``060``) and its
   notification (UCP O/53, CIMD2 23) to carry the same SCTS for that recipient.
-* MO injected at the simulator reaches Kannel's ``get-url`` readable.
+* MO injected at the simulator reaches Kannel's ``get-url`` readable (GSM, UCS2, and a
+  multipart one that bearerbox joins).
+* Failures: a "not delivered" notification gives DLR 2, a refused submit DLR 16.
 
 One Kannel per protocol for the whole module (start ~1 s, stop up to 3 s).
 """
@@ -109,3 +111,32 @@ async def test_kannel_keeps_the_link_up(peer):
     line = next(x for x in (await kannel.status()).splitlines() if kannel.smsc_id in x)
     assert "online" in line
     assert sim.stats()["binds"] >= 1 and sim.stats()["bind_failures"] == 0
+
+
+async def test_failed_receipt_and_refused_submit_reach_dlr_url(peer):
+    """A notification saying "not delivered" gives DLR 2; a refused submit gives DLR 16."""
+    kannel, sim, sink = peer
+    sim.set_faults(receipt_rules={"+0699": "UNDELIV"},
+                   error_by_prefix={"+0698": "06" if kannel.driver == "emi" else 300})
+    try:
+        r = await kannel.sendsms(to="0699000001", text="will fail", **{
+            "from": "1234", "dlr-mask": "31", "dlr-url": dlr_url(sink, "undeliv")})
+        assert r.status_code == 202, r.text
+        r = await kannel.sendsms(to="0698000001", text="refused", **{
+            "from": "1234", "dlr-mask": "31", "dlr-url": dlr_url(sink, "refused")})
+        assert r.status_code == 202, r.text
+        await sink.wait(lambda reqs: "2" in [q["type"] for q in sink.of("/dlr", id="undeliv")]
+                        and sink.of("/dlr", id="refused"))
+    finally:
+        sim.set_faults(clear=True)
+    assert [q["type"] for q in sink.of("/dlr", id="undeliv")] == ["8", "2"]
+    assert [q["type"] for q in sink.of("/dlr", id="refused")] == ["16"]
+
+
+async def test_multipart_mo_reaches_get_url_whole(peer):
+    kannel, sim, sink = peer
+    text = ("A long reply from a phone, € included. " * 6)[:220]
+    assert await sim.inject_mo("447700900125", "1234", text) == [0, 0]
+    await sink.wait(lambda reqs: sink.of("/mo", **{"from": "447700900125"}))
+    [mo] = sink.of("/mo", **{"from": "447700900125"})  # bearerbox joins the parts
+    assert mo["text"] == text
