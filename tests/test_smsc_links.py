@@ -26,7 +26,7 @@ from services.smsc.session import Session
 from services.smsc_simulator import Cimd2Simulator, UcpSimulator
 from services.ucp_connector import testkit as ucp_kit
 from tests import wirecheck
-from tests.helpers import Tap
+from tests.helpers import FailingPublisher, Tap, of, queue_depth, taps
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM_500 = ("Curly {braces}, [brackets], tildes ~ and euros € cost two septets each. " * 8)[:500]
@@ -59,30 +59,8 @@ def kit(request) -> Kit:
     return request.param
 
 
-async def taps(amqp, settings, *exchanges: str) -> list[Tap]:
-    keys = {"sms.status": "status.*.", "sms.logs": "log.", "sms.inbound": "msg."}
-    out = []
-    for exchange in exchanges:
-        key = str(settings.retry_delays_ms[0]) if exchange == "sms.retry" else keys[exchange] + "#"
-        out.append(await Tap.open(amqp, settings, exchange, key))
-    return out
-
-
-def of(status: str, channel: str | None = None):
-    return lambda m: m.body.get("status") == status and (channel is None or m.body["channel_uuid"] == channel)
-
-
 def count(tap: Tap, status: str) -> int:
     return len([m for m in tap.messages if m.body["status"] == status])
-
-
-async def queue_depth(amqp, settings, queue: str) -> int:
-    channel = await amqp.channel()
-    try:
-        declared = await channel.declare_queue(settings.name(queue), passive=True)
-        return declared.declaration_result.message_count
-    finally:
-        await channel.close()
 
 
 # ---------------------------------------------------------------------------- logging in
@@ -272,16 +250,6 @@ async def test_incoming_from_an_impossible_sender_is_refused(kit, amqp, publishe
         assert await r.sim.inject_mo("12", "250700000001", "who am I") == [kit.bad_sender]
         await asyncio.sleep(0.2)
         assert inbound.messages == []
-
-
-class FailingPublisher:
-    """A broker that takes nothing: every publish raises."""
-
-    async def publish(self, *args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    async def publish_status(self, *args, **kwargs):
-        raise ConnectionError("broker unreachable")
 
 
 async def test_incoming_is_refused_while_the_broker_is_gone_and_taken_when_delivered_again(kit, amqp, publisher, settings):

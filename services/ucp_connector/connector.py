@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocols import ucp
-from ..protocols.gsm import decode_user_data
 from ..smsc.connector import (
     Answer,
     Incoming,
@@ -33,10 +32,12 @@ from ..smsc.connector import (
     SmscConnector,
     Submitted,
     UnsendableMessage,
+    incoming_text,
     international,
     main_for,
     message_text,
     phone_number,
+    recipient_key,
 )
 from .session import EC_TRY_LATER, UcpSession
 
@@ -46,94 +47,86 @@ NT_DELIVERED_AND_FAILED = 3
 _ANSWERS = {Answer.OK: "", Answer.RETRY: EC_TRY_LATER, Answer.BAD_SENDER: ucp.EC_SYNTAX}
 
 
-def id_key(adc: str, scts: str) -> str:
-    """Where a submit's id is stored: the recipient's last 7 digits and the SCTS."""
-    return f"{''.join(c for c in adc if c.isdigit())[-7:]}:{scts}"
+def submit_parts(connection, address: str, request, ref: int) -> list[tuple[str, str, dict[str, str], int]]:
+    """(recipient, sender, 5x fields, NT) of each OT 51 that carries `request`."""
+    to = phone_number(request.to, "UCP")
+    try:
+        ucp.recipient(to)
+        ucp.encode_oadc(address)
+    except ucp.UcpError as exc:
+        raise UnsendableMessage(str(exc)) from None
+    notify = NT_DELIVERED_AND_FAILED if connection.registered_delivery else 0
+    return [(to, address, fields, notify) for fields in ucp.message_fields(message_text(request), ref & 0xFF)]
+
+
+def submit_outcome(part, frame: ucp.Frame, elapsed_ms: float) -> Submitted:
+    """What the R/51 to `part` means."""
+    summary = {"frame": "O/51", "trn": frame.trn, "destination": part[0], "mt": part[2]["MT"], "elapsed_ms": elapsed_ms}
+    try:
+        result = ucp.parse_result(frame)
+    except ucp.UcpError as exc:
+        summary["result"] = f"unreadable: {exc}"
+        return Submitted(None, summary, refusal="unreadable", code=f"ucp_{exc.ec}", message=f"OT 51 result unreadable: {exc}")
+    if result.ok:
+        summary.update(result="A", message_id=result.sm)
+        return Submitted(result.sm, summary)
+    summary["result"] = f"N/{result.ec}"
+    meaning = ucp.ERRORS.get(result.ec, "unknown error")
+    return Submitted(None, summary, refusal=f"ucp_{result.ec}", code=f"ucp_{result.ec}",
+                     message=f"OT 51 refused: {result.ec} {meaning}", throttled=result.ec in THROTTLING_ECS)  # fmt: skip
+
+
+def report_of(frame: ucp.Frame, fields: dict[str, str]) -> Report:
+    """An OT 53 as a receipt; UcpError for a Dst that is not 0, 1 or 2."""
+    handset, scts = fields["OAdC"], fields["SCTS"]
+    status, code = ucp.notification_status(fields)
+    summary = {"frame": "O/53", "trn": frame.trn, "recipient": handset, "scts": scts, "dst": fields["Dst"],
+               "rsn": fields["Rsn"]}  # fmt: skip
+    keys = [recipient_key(handset, scts)] if handset and scts else []
+    detail = f"notification Dst {fields['Dst']} Rsn {fields['Rsn'] or '-'}"
+    return Report(keys, f"{handset}:{scts}" if keys else None, status, code, detail, summary)
+
+
+def incoming_of(frame: ucp.Frame, fields: dict[str, str]) -> Incoming:
+    """An OT 52 as a message from a phone; UcpError when its message cannot be read."""
+    data = ucp.read_user_data(fields)
+    source = ucp.decode_oadc(fields["OAdC"], fields["OTOA"])
+    destination = fields["AdC"]
+    summary = {"frame": "O/52", "trn": frame.trn, "source": source, "destination": destination, "mt": fields["MT"]}
+    sender = international(source, fields["OTOA"] == ucp.OTOA_INTERNATIONAL)
+    return incoming_text(source, destination, sender, summary, data)
 
 
 class UcpConnector(SmscConnector):
     """The worker of one UCP connection; see the module docstring."""
 
     protocol = "ucp"
-    log_type = "ucp"
-    log_field = "frames"
-
-    async def open_session(self, role: str) -> UcpSession:
-        return await UcpSession.open(self.connection, role, self.on_deliver)
+    session_class = UcpSession
 
     def id_key(self, message_id: str) -> str:
         split = ucp.split_adc_scts(message_id)
-        return id_key(*split) if split else message_id
+        return recipient_key(*split) if split else message_id
 
     def link_summary(self, kind: str, detail: dict) -> dict[str, Any]:
         return {"frame": "O/60", "username": self.connection.username, **super().link_summary(kind, detail)}
 
-    # ------------------------------------------------------------------ sending
-
     def build_parts(self, channel, request, ref):
-        to = phone_number(request.to, "UCP")
-        try:
-            ucp.recipient(to)
-            ucp.encode_oadc(channel.address)
-        except ucp.UcpError as exc:
-            raise UnsendableMessage(str(exc)) from None
-        notify = NT_DELIVERED_AND_FAILED if self.connection.registered_delivery else 0
-        return [(to, channel.address, fields, notify) for fields in ucp.message_fields(message_text(request), ref & 0xFF)]
+        return submit_parts(self.connection, channel.address, request, ref)
 
     def outcome(self, part, frame: ucp.Frame, elapsed_ms: float) -> Submitted:
-        summary = {"frame": "O/51", "trn": frame.trn, "destination": part[0], "mt": part[2]["MT"], "elapsed_ms": elapsed_ms}
-        try:
-            result = ucp.parse_result(frame)
-        except ucp.UcpError as exc:
-            summary["result"] = f"unreadable: {exc}"
-            return Submitted(None, summary, refusal="unreadable", code=f"ucp_{exc.ec}", message=f"OT 51 result unreadable: {exc}")
-        if result.ok:
-            summary.update(result="A", message_id=result.sm)
-            return Submitted(result.sm, summary)
-        summary["result"] = f"N/{result.ec}"
-        meaning = ucp.ERRORS.get(result.ec, "unknown error")
-        return Submitted(None, summary, refusal=f"ucp_{result.ec}", code=f"ucp_{result.ec}",
-                         message=f"OT 51 refused: {result.ec} {meaning}", throttled=result.ec in THROTTLING_ECS)  # fmt: skip
-
-    # ------------------------------------------------------------------ receiving
+        return submit_outcome(part, frame, elapsed_ms)
 
     async def on_deliver(self, frame: ucp.Frame) -> str:
         """The EC to NACK an OT 52 / 53 with, or "" to ACK it."""
         try:
             fields = ucp.fields_5x(frame)
             if frame.ot == ucp.OT_NOTIFICATION:
-                return _ANSWERS[await self.on_report(self._report(frame, fields))]
-            return _ANSWERS[await self.on_message(self._incoming(frame, fields))]
+                return _ANSWERS[await self.on_report(report_of(frame, fields))]
+            return _ANSWERS[await self.on_message(incoming_of(frame, fields))]
         except ucp.UcpError as exc:
             self.count(self.metrics.MO if frame.ot == ucp.OT_MO else self.metrics.RECEIPTS, "unreadable")
             self._receive_log(None, None, {"frame": f"O/{frame.ot}", "trn": frame.trn}, [f"unreadable: {exc}"], "msg_receive")
             return exc.ec
-
-    def _report(self, frame: ucp.Frame, fields: dict[str, str]) -> Report:
-        handset, scts = fields["OAdC"], fields["SCTS"]
-        status, code = ucp.notification_status(fields)
-        summary = {"frame": "O/53", "trn": frame.trn, "recipient": handset, "scts": scts, "dst": fields["Dst"],
-                   "rsn": fields["Rsn"]}  # fmt: skip
-        keys = [id_key(handset, scts)] if handset and scts else []
-        detail = f"notification Dst {fields['Dst']} Rsn {fields['Rsn'] or '-'}"
-        return Report(keys, f"{handset}:{scts}" if keys else None, status, code, detail, summary)
-
-    def _incoming(self, frame: ucp.Frame, fields: dict[str, str]) -> Incoming:
-        data = ucp.read_user_data(fields)
-        source = ucp.decode_oadc(fields["OAdC"], fields["OTOA"])
-        destination = fields["AdC"]
-        summary = {"frame": "O/52", "trn": frame.trn, "source": source, "destination": destination, "mt": fields["MT"]}
-        incoming = Incoming(source, destination, international(source, fields["OTOA"] == ucp.OTOA_INTERNATIONAL), summary)
-        if data.ref is not None and data.total > 1:
-            incoming.part = (f"udh:{data.ref}:{data.total}", data.seq, data.total, bytes([data.dcs]) + data.payload)
-        else:
-            incoming.text = data.text
-        return incoming
-
-    def join_parts(self, parts: list[bytes]) -> str:
-        """The payloads are joined before decoding, so an escape or surrogate pair a sender
-        did cut still comes out whole."""
-        return decode_user_data(b"".join(p[1:] for p in parts), parts[0][0])
 
 
 def main(argv: list[str] | None = None, connection: str | None = None) -> None:
