@@ -312,7 +312,9 @@ class Callbacks:
             "x-queue": self.settings.name(DELIVER_QUEUE),
             "x-service": "callbacks",
         }
-        delivery.publish("sms.dead", f"callback.{job.door}", job.to_bytes(), headers=headers,
+        # As a replay (`switchboard dead replay`) would send it: on its own, out of the message's order.
+        parked = job.model_copy(update={"key": None, "attempt": 0, "waits": 0, "first_at": time.time()})
+        delivery.publish("sms.dead", f"callback.{job.door}", parked.to_bytes(), headers=headers,
                          message_id=f"cb:{job.door}:{job.about}:{job.seq or job.kind}:dead")  # fmt: skip
         log.warning("callback refused; dead-lettered", extra={"door": job.door, "kind": job.kind, "url": redact(job.url),
                                                               "error": redact(detail)[:300]})  # fmt: skip
