@@ -216,20 +216,21 @@ def test_interpolation_lookup_and_secrets(monkeypatch):
 
 DOOR_CHANNELS = f"channels:\n  - {{uuid: {U1}, type: external, config: {{send_url: 'http://x'}}}}\n"
 BAD_DOORS = [
-    ("unknown kind", "  - {name: a, kind: carrier, channel: %s}" % U1, "front_doors[0]: kind must be kannel or external"),
-    ("bad name", "  - {name: A_B, kind: external, token: t, channel: %s, callback_base: 'http://rp'}" % U1,
+    ("unknown kind", f"  - {{name: a, kind: carrier, channel: {U1}}}", "front_doors[0]: kind must be kannel or external"),
+    ("bad name", f"  - {{name: A_B, kind: external, token: t, channel: {U1}, callback_base: 'http://rp'}}",
      "front_doors[0].name: string should match pattern"),
-    ("unknown channel", "  - {name: a, kind: external, token: t, channel: %s, callback_base: 'http://rp'}" % U2,
+    ("unknown channel", f"  - {{name: a, kind: external, token: t, channel: {U2}, callback_base: 'http://rp'}}",
      f"front_doors[0].channel: no channel {U2} in this file"),
-    ("missing password", "  - {name: a, kind: kannel, username: u, channel: %s}" % U1, "front_doors[0].password: required"),
-    ("bad callback_base", "  - {name: a, kind: external, token: t, channel: %s, callback_base: 'ftp://rp'}" % U1,
+    ("missing password", f"  - {{name: a, kind: kannel, username: u, channel: {U1}}}", "front_doors[0].password: required"),
+    ("bad callback_base", f"  - {{name: a, kind: external, token: t, channel: {U1}, callback_base: 'ftp://rp'}}",
      "front_doors[0].callback_base: not an http(s) URL: 'ftp://rp'"),
-    ("bad CIDR", "  - {name: a, kind: kannel, username: u, password: p, channel: %s, allow_ips: [10.0.0.0/33]}" % U1,
+    ("bad CIDR", f"  - {{name: a, kind: kannel, username: u, password: p, channel: {U1}, allow_ips: [10.0.0.0/33]}}",
      "front_doors[0].allow_ips[0]: not an IP network: '10.0.0.0/33'"),
     ("duplicate name and username",
-     "  - {name: a, kind: kannel, username: u, password: p, channel: %s}\n  - {name: a, kind: kannel, username: u, password: q, channel: %s}" % (U1, U1),
+     f"  - {{name: a, kind: kannel, username: u, password: p, channel: {U1}}}\n"
+     f"  - {{name: a, kind: kannel, username: u, password: q, channel: {U1}}}",
      "front_doors[1].name: duplicate front door 'a'"),
-    ("unknown smsc channel", "  - {name: a, kind: kannel, username: u, password: p, channel: %s, smsc: {b: %s}}" % (U1, U2),
+    ("unknown smsc channel", f"  - {{name: a, kind: kannel, username: u, password: p, channel: {U1}, smsc: {{b: {U2}}}}}",
      f"front_doors[0].smsc.b: no channel {U2} in this file"),
 ]
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.metrics import metrics_payload
+from . import external_door, kannel_door
 from .common import (
     MAX_BODY_BYTES,
     Answer,
@@ -28,7 +29,6 @@ from .common import (
     error_answer,
     option,
 )
-from . import external_door, kannel_door
 from .doors import FrontDoors
 from .edge import Edge
 from .routes import CallbackRoutes, discover

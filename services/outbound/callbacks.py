@@ -3,25 +3,27 @@
 Two steps, each on its own durable queue (services/core/callback_queues.py):
 
 1. **Plan** (`callbacks.status`, `callbacks.inbound`). A StatusUpdate of a message a door
-   accepted becomes the callbacks it owes: Kannel DLR GETs (`dlr_types` in
+   accepted becomes the callbacks it owes, as jobs: Kannel DLR GETs (`dlr_types` in
    services/providers/kannel_door.py decides which, from the state kept in the message's
    `door:<uuid>` Redis hash) or one EX status POST; an InboundMessage becomes one MO POST per
-   door that forwards its channel. Each callback is a job published (confirmed) to
-   `sms.transport` `callbacks` before the status or message is acked. The decision and the
-   per-message sequence number are written to the hash in one optimistic transaction, with
-   the jobs themselves: a redelivered status publishes the same jobs again, never new ones.
-2. **Deliver** (`callbacks.deliver`). One HTTP request per job. Order per message: job `n`
-   goes out only once job `n-1` was answered 2xx (or given up); the hash's `acked` says how
-   far a message got. 2xx -> done. A timeout, connection error or 5xx -> the job goes to the
-   shared `retry.<delay_ms>` queues (CC `callbacks`, exactly as a SendRequest's retry) with
-   the delays of SWITCHBOARD_RETRY_DELAYS_MS, the last one repeated, until 24 h after its
-   first try; a job whose predecessor is still pending waits the same way. A 4xx (or an URL
-   the SSRF guard refuses, or 24 h of failures) is final: the job is dead-lettered to
-   `sms.dead` with `x-error` giving the answer's status and body, and the next job of the
-   message may go.
+   door that forwards its channel. The decision and the per-message sequence number are
+   written to the hash in one optimistic transaction, with the jobs themselves: a redelivered
+   status gets the same jobs again, never new ones.
+2. **Deliver**, right away, while the status (or message) is held unacked. One HTTP request
+   per job. Order per message: job `n` goes out only once job `n-1` was answered 2xx (or given
+   up); the hash's `acked` says how far a message got. 2xx -> done. A timeout, connection
+   error or 5xx -> the job is published to the shared `retry.<delay_ms>` queues (CC
+   `callbacks`, exactly as a SendRequest's retry), which hand it to `callbacks.deliver`
+   (bound to `sms.transport` `callbacks`) when the delay is over, with the delays of
+   SWITCHBOARD_RETRY_DELAYS_MS, the last one repeated, until 24 h after its first try; a job
+   whose predecessor is still pending waits the same way. A 4xx (or an URL the SSRF guard
+   refuses, or 24 h of failures) is final: the job is dead-lettered to `sms.dead` with
+   `x-error` giving the answer's status and body, and the next job of the message may go.
 
-At least once: a worker killed at any moment loses nothing (every job is in a queue until its
-answer was handled); a kill between a 2xx and the `acked` write repeats that one callback.
+The status is acked only once each of its jobs was answered, or its retry or dead letter was
+confirmed by the broker. At least once: a worker killed at any moment loses nothing (the
+status comes back, and gets its jobs again; those already answered are skipped); a kill
+between a 2xx and the `acked` write repeats that one callback.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ class Callbacks:
             return
         key = self.runtime.key(f"door:{ident}")
         for job in await self.plan_status(key, status):
-            self._publish_job(delivery, job)
+            await self.on_job(job, delivery)
 
     async def plan_status(self, key: str, status: StatusUpdate) -> list[CallbackJob]:
         """The jobs this status owes, decided once: a second delivery of the same status gets
@@ -204,11 +206,7 @@ class Callbacks:
                 form = ex.receive_form(message.from_, message.text, message.received_on)
                 url = door.callback_base.rstrip("/") + "/receive"
                 job = CallbackJob(door=door.name, kind="mo", url=url, form=form, first_at=now, about=message.uuid)
-            self._publish_job(delivery, job)
-
-    def _publish_job(self, delivery: Delivery, job: CallbackJob) -> None:
-        message_id = f"cb:{job.door}:{job.about}:{job.seq or job.kind}"
-        delivery.publish("sms.transport", DELIVER_KEY, job.to_bytes(), message_id=message_id)
+            await self.on_job(job, delivery)
 
     # ------------------------------------------------------------------ delivering
 
@@ -314,7 +312,9 @@ class Callbacks:
             "x-queue": self.settings.name(DELIVER_QUEUE),
             "x-service": "callbacks",
         }
-        delivery.publish("sms.dead", f"callback.{job.door}", job.to_bytes(), headers=headers,
+        # As a replay (`switchboard dead replay`) would send it: on its own, out of the message's order.
+        parked = job.model_copy(update={"key": None, "attempt": 0, "waits": 0, "first_at": time.time()})
+        delivery.publish("sms.dead", f"callback.{job.door}", parked.to_bytes(), headers=headers,
                          message_id=f"cb:{job.door}:{job.about}:{job.seq or job.kind}:dead")  # fmt: skip
         log.warning("callback refused; dead-lettered", extra={"door": job.door, "kind": job.kind, "url": redact(job.url),
                                                               "error": redact(detail)[:300]})  # fmt: skip

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .adapter import Outcome
 from . import africastalking as at
+from .adapter import Outcome
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CTX, answer, callback, channel, form, send
 

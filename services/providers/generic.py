@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from ..core.channels import ExternalChannel, ExternalConfig, generic_auth_problem
 from ..core.models import SendRequest
 from .adapter import ChannelConfigError, Outcome, OutgoingRequest, SendContext
+from .base import RestAdapter, json_of
 from .external import ExternalAdapter
 from .templates import query_escape
-from .base import RestAdapter, json_of
 
 AGGREGATOR = "generic"
 #: the section 7 keys `generic` shares with external channels (and their defaults)

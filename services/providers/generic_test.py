@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from ..core.channels import generic_auth_problem
-from .adapter import ChannelConfigError, Outcome
 from . import generic
+from .adapter import ChannelConfigError, Outcome
 from .testkit import CTX, answer, channel, send
 
 BASE = {"send_url": "http://127.0.0.1:9000/send?to={{to}}&text={{text}}"}

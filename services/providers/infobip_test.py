@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 
-from .adapter import ChannelConfigError, Outcome
 from . import infobip
+from .adapter import ChannelConfigError, Outcome
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CHANNEL_UUID, CTX, PUBLIC, answer, callback, channel, send
 

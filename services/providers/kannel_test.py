@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .adapter import ChannelConfigError, Outcome
 from . import kannel
+from .adapter import ChannelConfigError, Outcome
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CHANNEL_UUID, CTX, PUBLIC, answer, callback, channel, query, send
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from .adapter import Outcome
 from . import twilio
+from .adapter import Outcome
 from .base import Ignored, Incoming, Rejected, Report
 from .testkit import CHANNEL_UUID, CTX, PUBLIC, answer, callback, channel, form, send
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from .rig import ADDRESS, ADDRESS_2, EX_CHANNEL, EX_TOKEN, KN_CHANNEL
 from .test_kannel_door import courier as kn_request
 from .test_kannel_door import go_encode
 
+ROOT = Path(__file__).resolve().parents[2]
 UCS2_LONG = "Muraho! Привет 👋🏽 — " + "ünïcödé ☺ " * 12 + "fin ✓"
 
 
@@ -118,6 +121,12 @@ async def test_courier_400_not_a_possible_number_is_dead_lettered_not_retried(ri
         assert letter.body["url"].startswith(rig.courier.base) and letter.body["kind"] == "mo"
         await asyncio.sleep(1.5)  # longer than the first retry delays
         assert len([r for r in rig.courier.requests if r.query.get("sender") == sender]) == 1
+        # Once courier takes it, the operator replays it and it goes out again, on its own.
+        rig.courier.answer = lambda request: (200, "ok")
+        replay = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", "dead", "replay", "--id",
+                                                      f"cb:rapidpro-kn:{letter.body['about']}:mo:dead", cwd=ROOT)  # fmt: skip
+        assert await replay.wait() == 0
+        assert await rig.courier.wait(lambda: len(rig.courier.answered(lambda r: r.query.get("sender") == sender)) == 1)
     finally:
         rig.courier.answer = lambda request: (200, "ok")
         await dead.close()

@@ -23,7 +23,7 @@ from services.inbound.edge import Edge
 from tests.helpers import Tap
 from tests.inbound.proxy import TcpProxy
 
-from .rig import KN_PASSWORD, KN_USER, channels_yaml
+from .rig import KN_PASSWORD, KN_USER
 
 UTF16 = "utf-16-be"
 

@@ -13,9 +13,9 @@ from services.core.channels import ExternalChannel
 from services.core.models import SendRequest
 from services.core.ratelimit import TokenBucket
 from services.core.settings import Settings
+from services.outbound.sender import SsrfGuard, decide, is_public
 from services.providers.adapter import Outcome
 from services.providers.external import ExternalAdapter, national_number, template_values
-from services.outbound.sender import SsrfGuard, decide, is_public
 from services.providers.templates import escape, quick_replies, render
 from services.providers.text import attachment_url, smart_encode, split_text, text_with_attachments
 

@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..sender import run_adapters
 from ...providers import ADAPTERS
 from ...providers.base import RestAdapter
+from ..sender import run_adapters
 
 
 def adapters_for(names: Sequence[str] = ()) -> list[RestAdapter]:
