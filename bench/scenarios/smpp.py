@@ -196,21 +196,26 @@ def profile(procs: dict, window: int) -> list:
     ]  # fmt: skip
 
 
-def beam_pids() -> list[int]:
-    """The broker's Erlang VM(s) on this host, whose CPU we count as RabbitMQ's."""
-    pids = []
+def broker_pid() -> int | None:
+    """The broker's Erlang VM: the oldest `beam.smp` on this host (rabbitmqctl and friends
+    start short-lived ones of their own, which must not count)."""
+    oldest: tuple[int, int] | None = None
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
+                if (entry / "comm").read_text().strip() != "beam.smp":
+                    continue
+                started = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19])
+            except (OSError, ValueError, IndexError):
+                continue
+            if oldest is None or started < oldest[0]:
+                oldest = (started, int(entry.name))
+    return oldest[1] if oldest else None
 
 
 def broker_cpu() -> float:
-    return sum(cpu_seconds(pid) for pid in beam_pids())
+    pid = broker_pid()
+    return cpu_seconds(pid) if pid else 0.0
 
 
 async def pipeline(sim_port: int, window: int, sim_pid: int) -> dict:

@@ -20,6 +20,7 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import BaseModel, ValidationError
 
+from .amqp_socket import connect_batching
 from .channels import AGGREGATORS
 from .metrics import MESSAGES, PUBLISH_SECONDS
 from .models import StatusError, StatusUpdate, new_uuid
@@ -148,7 +149,10 @@ async def connect(settings: Settings, *, attempts: int | None = None) -> Abstrac
     delay, tries = 0.5, 0
     while True:
         try:
-            return await aio_pika.connect_robust(settings.rabbitmq_url, client_properties={"connection_name": "switchboard"})
+            properties = {"connection_name": "switchboard"}
+            if settings.rabbitmq_url.startswith("amqp://"):  # one socket write per loop turn (amqp_socket.py)
+                return await connect_batching(settings.rabbitmq_url, properties)
+            return await aio_pika.connect_robust(settings.rabbitmq_url, client_properties=properties)
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             tries += 1
             if attempts is not None and tries >= attempts:
@@ -222,6 +226,10 @@ class Publisher:
             properties=properties,
             mandatory=exchange not in UNROUTED_OK,
             timeout=timeout,
+            # The confirm is what we wait for; waiting for the socket drain as well would hold
+            # the channel's lock for a loop turn per publish, one socket write each.
+            # aiormq's bounded write queue still pushes back when the socket cannot keep up.
+            wait=False,
         )
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
