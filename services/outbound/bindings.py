@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 LEDGER = "router:bindings"  # Redis set of "<queue> <routing key>", unprefixed queue names
 LOCK = "router:bindings:lock"
-LOCK_TIMEOUT_S = 120
+LOCK_TIMEOUT_S = 60  # a sync of thousands of channels takes seconds; a dead holder blocks no longer than this
 
 
 def transport_queue(channel) -> str:
