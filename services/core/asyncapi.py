@@ -22,7 +22,7 @@ import yaml
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.specification import AsyncAPI
 
-from .broker import EXCHANGES, queue_arguments, queue_bindings
+from .broker import CHANNELS, EXCHANGES, UNBOUND, queue_arguments, queue_bindings
 from .channels import AGGREGATORS
 from .models import ChannelEvent, ChannelLog, Heartbeat, InboundMessage, SendRequest, StatusUpdate
 from .settings import Settings
@@ -44,6 +44,11 @@ exchange = {
     name: RabbitExchange(name, type=ExchangeType.TOPIC if kind == "topic" else ExchangeType.DIRECT, durable=True)
     for name, kind in EXCHANGES.items()
 }
+# The broker routes by channel: `sms.outbound` passes `send.#` to CHANNELS (direct, internal),
+# where the router keeps one binding per channel; what none matches goes to UNBOUND (fanout).
+exchange[CHANNELS] = RabbitExchange(CHANNELS, type=ExchangeType.DIRECT, durable=True,
+                                    arguments={"alternate-exchange": UNBOUND})  # fmt: skip
+exchange[UNBOUND] = RabbitExchange(UNBOUND, type=ExchangeType.FANOUT, durable=True)
 
 
 def _arguments(name: str) -> str:
@@ -63,7 +68,10 @@ def _queue(name: str, *, shown: str | None = None, routing_key: str | None = Non
 
 def _bound(name: str, extra: str = "") -> str:
     exchange_name, keys = queue_bindings(DEFAULTS, ["<connection>"])[name]
-    return f"Bound to {exchange_name} with {', '.join(keys)}. {_arguments(name)} {extra}".strip()
+    how = f"with {', '.join(keys)}" if any(keys) else "(fanout: every message)"
+    by_channel = (f" Also bound to {CHANNELS} with send.<channel_uuid> for each channel the channels file gives this "
+                  "transport (the router keeps these bindings)." if name.startswith("transport.") else "")  # fmt: skip
+    return f"Bound to {exchange_name} {how}.{by_channel} {_arguments(name)} {extra}".strip()
 
 
 # ---------------------------------------------------------------------- publishers (send)
@@ -71,7 +79,9 @@ def _bound(name: str, extra: str = "") -> str:
 broker.publisher(
     exchange=exchange["sms.outbound"], routing_key="send.{channel_uuid}", persist=True, schema=SendRequest,
     title="sms.outbound", description="The flow engine asks for a message to be sent (also `switchboard send`). "
-    "Confirmed publish. The router consumes them from outbound.router.",
+    f"Confirmed publish. The broker routes it: sms.outbound passes send.# to {CHANNELS} (direct, internal), where "
+    "the router keeps one binding send.<channel_uuid> per channel to that channel's transport queue; what no binding "
+    f"matches goes through the alternate exchange {UNBOUND} (fanout) to outbound.router.",
 )  # fmt: skip
 broker.publisher(
     exchange=exchange["sms.transport"], routing_key="{transport}", persist=True, schema=SendRequest,
@@ -120,8 +130,10 @@ broker.publisher(
 # ---------------------------------------------------------------------- subscribers (receive)
 
 
-@broker.subscriber(_queue("outbound.router"), exchange["sms.outbound"], title="outbound.router",
-                   description=_bound("outbound.router", "Consumed by the router."))  # fmt: skip
+@broker.subscriber(_queue("outbound.router"), exchange[UNBOUND], title="outbound.router",
+                   description=_bound("outbound.router", "SendRequests no channel binding matched. Consumed by the "
+                                      "router: an unknown channel becomes failed channel_not_found, a known one is "
+                                      "forwarded to sms.transport."))  # fmt: skip
 async def router(body: SendRequest) -> None: ...
 
 
