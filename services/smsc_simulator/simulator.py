@@ -181,7 +181,8 @@ class SmscSimulator:
     Receipts answered with an error status are sent again after ``receipt_retry_delay``
     seconds, at most ``receipt_max_retries`` times. ``control_port``: port of the HTTP
     control interface (None: none; 0: ephemeral). ``max_records``: how many received
-    messages and raw submits are kept (oldest dropped first).
+    messages and raw submits are kept (oldest dropped first). ``ssl``: an ``ssl.SSLContext``
+    with the server certificate: the SMPP port then speaks TLS.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_port: int | None = None,
@@ -189,7 +190,7 @@ class SmscSimulator:
                  dlr_id_format: str = "same", receipt_delay: float = 0.5,
                  receipt_retry_delay: float = 1.0, receipt_max_retries: int = 3,
                  faults: Faults | dict[str, Any] | None = None, smsc_system_id: str = "SWSIM",
-                 id_start: int | None = None, max_records: int = 100_000):
+                 id_start: int | None = None, max_records: int = 100_000, ssl: Any = None):
         if id_format not in ("hex", "dec"):
             raise ValueError("id_format must be hex or dec")
         if dlr_id_format not in ("same", "hex", "dec"):
@@ -204,6 +205,7 @@ class SmscSimulator:
         self.receipt_retry_delay = receipt_retry_delay
         self.receipt_max_retries = receipt_max_retries
         self.smsc_system_id = smsc_system_id
+        self.ssl = ssl  # an ssl.SSLContext: SMPP over TLS (as an SMSC behind stunnel or Kannel's use-ssl)
         if isinstance(faults, Faults):
             self.faults = faults
         else:
@@ -245,7 +247,7 @@ class SmscSimulator:
         """Listen on ``host:port`` (and the control port); ``self.port`` becomes the bound port."""
         self._loop = asyncio.get_running_loop()
         self._running = True
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.control_port is not None:
             from .control import ControlServer
@@ -554,6 +556,7 @@ class SmscSimulator:
             "sar_msg_ref_num": pdu.sar_msg_ref_num, "sar_total_segments": pdu.sar_total_segments,
             "sar_segment_seqnum": pdu.sar_segment_seqnum,
             "status": None if status is None else status_name(status), "message_id": message_id,
+            "at": time.monotonic(),
         })
 
     def _accept(self, s: _Session, pdu, message_id: str, n: int) -> None:
