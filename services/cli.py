@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .core.channels import ChannelsError, load_channels, receive_urls
+from .core.channels import SMSC_PROTOCOLS, ChannelsError, load_channels, receive_urls
 from .core.settings import get_settings
 from .smsc_simulator.runner import smsc_sim
 from .tools.commands import register as register_operator_commands
@@ -34,7 +34,9 @@ def _load(file: Path | None):
 def channels_check(file: Path | None = typer.Argument(None, help="Defaults to $SWITCHBOARD_CHANNELS.")):
     """Validate a channels file without starting anything; exit 2 on the first broken file."""
     registry = _load(file)
-    typer.echo(f"OK: {len(registry.channels)} channels, {len(registry.connections)} SMPP connections ({registry.source})")
+    counts = {p: sum(c.protocol == p for c in registry.connections.values()) for p in SMSC_PROTOCOLS}
+    listed = ", ".join(f"{n} {p.upper()} connections" for p, n in counts.items() if n or p == "smpp")
+    typer.echo(f"OK: {len(registry.channels)} channels, {listed} ({registry.source})")
 
 
 @channels_app.command("list")
@@ -46,7 +48,7 @@ def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SW
         kind = channel.type
         if kind == "rest":
             kind += f" ({channel.aggregator})"
-        elif kind == "smpp":
+        elif kind in SMSC_PROTOCOLS:
             kind += f" (connection {channel.connection})"
         typer.echo(f"{channel.uuid}  {kind}  {channel.name or '-'}  {channel.address or ''}".rstrip())
         for action, url in receive_urls(channel, base).items():
@@ -54,15 +56,15 @@ def channels_list(file: Path | None = typer.Argument(None, help="Defaults to $SW
 
 
 @app.command("topology")
-def topology(file: Path | None = typer.Option(None, "--channels", help="Also declare its SMPP queues.")):
+def topology(file: Path | None = typer.Option(None, "--channels", help="Also declare its SMSC connections' queues.")):
     """Declare every exchange, queue and binding (idempotent)."""
     from .core.broker import connect, declare_topology
 
     settings = get_settings()
-    connections: list[str] = []
+    transports: list[str] = []
     path = file or Path(settings.channels_file)
     if file is not None or path.exists():
-        connections = list(_load(path).connections)
+        transports = _load(path).transports()
 
     async def go():
         try:
@@ -71,7 +73,7 @@ def topology(file: Path | None = typer.Option(None, "--channels", help="Also dec
             typer.echo(f"cannot reach RabbitMQ at {settings.rabbitmq_url.split('@')[-1]}: {exc}", err=True)
             raise typer.Exit(1) from None
         try:
-            return await declare_topology(connection, settings, connections)
+            return await declare_topology(connection, settings, transports=transports)
         finally:
             await connection.close()
 

@@ -33,7 +33,7 @@ BAD_FILES = [
     (
         "unknown type",
         f"channels:\n  - uuid: {U1}\n    type: carrier-pigeon\n",
-        "channels.yaml: channels[0]: unknown type 'carrier-pigeon' (expected external, rest or smpp)",
+        "channels.yaml: channels[0]: unknown type 'carrier-pigeon' (expected external, rest, smpp, ucp or cimd2)",
     ),
     (
         "duplicate uuid",
@@ -56,6 +56,38 @@ BAD_FILES = [
         "rest without its required key",
         f"channels:\n  - uuid: {U1}\n    type: rest\n    aggregator: twilio\n    config: {{account_sid: AC1}}\n",
         "channels.yaml: channels[0].config.auth_token: required for aggregator twilio",
+    ),
+    (
+        "undefined ucp connection",
+        f"channels:\n  - uuid: {U1}\n    type: ucp\n    connection: op-u\n",
+        "channels.yaml: channels[0].connection: undefined UCP connection 'op-u'",
+    ),
+    (
+        "channel of another protocol than its connection",
+        f"channels:\n  - uuid: {U1}\n    type: cimd2\n    connection: op-u\n"
+        "smsc_connections:\n  - {name: op-u, protocol: ucp, host: 127.0.0.1, port: 5000}\n",
+        "channels.yaml: channels[0].connection: 'op-u' is a ucp connection, not cimd2",
+    ),
+    (
+        "ucp window above 100",
+        "channels: []\nsmsc_connections:\n  - {name: op-u, protocol: ucp, host: 127.0.0.1, port: 5000, window: 101}\n",
+        "channels.yaml: smsc_connections[0].window: input should be less than or equal to 100",
+    ),
+    (
+        "unknown smsc protocol",
+        "channels: []\nsmsc_connections:\n  - {name: op-x, protocol: x25, host: 127.0.0.1, port: 5000}\n",
+        "channels.yaml: smsc_connections[0]: unknown protocol 'x25' (expected smpp, ucp or cimd2)",
+    ),
+    (
+        "cimd2 connection without a port",
+        "channels: []\nsmsc_connections:\n  - {name: op-c, protocol: cimd2, host: 127.0.0.1}\n",
+        "channels.yaml: smsc_connections[0].port: required",
+    ),
+    (
+        "connection name used twice across the two lists",
+        "channels: []\nsmpp_connections:\n  - {name: op, host: 127.0.0.1, system_id: s}\n"
+        "smsc_connections:\n  - {name: op, protocol: ucp, host: 127.0.0.1, port: 5000}\n",
+        "channels.yaml: smsc_connections[0].name: duplicate connection 'op'",
     ),
     ("not yaml", "channels: [\n", "channels.yaml: line 2: not valid YAML"),
     ("not a mapping", "- 1\n- 2\n", "channels.yaml: the file must be a mapping with a 'channels' list"),
@@ -127,6 +159,30 @@ def test_channels_list_prints_receive_urls():
     assert result.returncode == 0, result.stderr
     assert f"https://sb.example/c/ex/{U1}/receive" in result.stdout
     assert f"https://sb.example/c/twilio/{U2}/status" in result.stdout
+
+
+def test_smsc_connections_of_every_protocol():
+    registry = parse_channels(
+        textwrap.dedent(
+            f"""
+            channels:
+              - {{uuid: {U1}, type: ucp, connection: op-u, address: "1234"}}
+              - {{uuid: {U2}, type: cimd2, connection: op-c}}
+            smsc_connections:
+              - {{name: op-u, protocol: ucp, host: 127.0.0.1, port: 5000, username: weni, password: ucp-secret-1}}
+              - {{name: op-c, protocol: cimd2, host: 127.0.0.1, port: 9971, username: foo, password: cimd-secret-2}}
+              - {{name: op-s, host: 127.0.0.1, system_id: sys}}
+            """
+        )
+    )
+    assert transport_key(registry.get(U1)) == "ucp.op-u" and transport_key(registry.get(U2)) == "cimd2.op-c"
+    assert registry.transports() == ["ucp.op-u", "cimd2.op-c", "smpp.op-s"]
+    ucp, cimd2, smpp = (registry.connections[n] for n in ("op-u", "op-c", "op-s"))
+    assert (ucp.protocol, ucp.window, ucp.keepalive_s, ucp.registered_delivery) == ("ucp", 10, 30, True)
+    assert (cimd2.protocol, cimd2.window) == ("cimd2", 1)
+    assert smpp.protocol == "smpp" and smpp.port == 2775
+    assert [c.uuid for c in registry.for_connection("op-c")] == [U2]
+    assert "ucp-secret-1" not in redact("login ucp-secret-1") and "cimd-secret-2" not in redact("x cimd-secret-2")
 
 
 def test_interpolation_lookup_and_secrets(monkeypatch):

@@ -43,8 +43,12 @@ PERSISTENT = 2  # delivery_mode
 DELIVERY_LIMIT = 20
 
 
-def queue_bindings(settings: Settings, connections: list[str] = ()) -> dict[str, tuple[str, list[str]]]:
-    """Default queues of CONTRACT section 4 (unprefixed name -> (exchange, routing keys))."""
+def queue_bindings(
+    settings: Settings, connections: list[str] = (), transports: list[str] = ()
+) -> dict[str, tuple[str, list[str]]]:
+    """Default queues of CONTRACT section 4 (unprefixed name -> (exchange, routing keys)).
+    `connections`: SMPP connection names; `transports`: SMSC transport keys of any protocol
+    (`ucp.<name>`, as `Registry.transports` gives them)."""
     queues: dict[str, tuple[str, list[str]]] = {
         "outbound.router": ("sms.outbound", ["send.#"]),
         "transport.external": ("sms.transport", ["external"]),
@@ -56,6 +60,8 @@ def queue_bindings(settings: Settings, connections: list[str] = ()) -> dict[str,
         queues[f"transport.rest.{name}"] = ("sms.transport", [f"rest.{name}"])
     for name in connections:
         queues[f"transport.smpp.{name}"] = ("sms.transport", [f"smpp.{name}"])
+    for key in transports:
+        queues[f"transport.{key}"] = ("sms.transport", [key])
     for delay in settings.retry_delays_ms:
         queues[f"retry.{delay}"] = ("sms.retry", [str(delay)])
     return queues
@@ -81,7 +87,7 @@ def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
 
 
 async def declare_topology(
-    connection: AbstractRobustConnection, settings: Settings, connections: list[str] = ()
+    connection: AbstractRobustConnection, settings: Settings, connections: list[str] = (), transports: list[str] = ()
 ) -> list[str]:
     """Declare every exchange, queue and binding (idempotent). Returns the queue names."""
     channel = await connection.channel()
@@ -90,7 +96,7 @@ async def declare_topology(
         for name, kind in EXCHANGES.items():
             exchanges[name] = await channel.declare_exchange(settings.name(name), kind, durable=True)
         declared = []
-        for name, (exchange, keys) in queue_bindings(settings, list(connections)).items():
+        for name, (exchange, keys) in queue_bindings(settings, list(connections), list(transports)).items():
             queue = await channel.declare_queue(settings.name(name), durable=True, arguments=queue_arguments(settings, name))
             for key in keys:
                 await queue.bind(exchanges[exchange], routing_key=key)

@@ -2,8 +2,8 @@
 
 A broken file must stop a process before it touches the broker, with one line per problem
 naming the path (`channels.yaml: channels[2].config.send_url: required for type external`).
-Pydantic does the shape checks; the cross-checks (duplicate uuids, undefined SMPP
-connections, per-aggregator required keys) are plain code below.
+Pydantic does the shape checks; the cross-checks (duplicate uuids, undefined SMSC
+connections or ones of another protocol, per-aggregator required keys) are plain code below.
 """
 
 from __future__ import annotations
@@ -15,11 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from .redact import is_secret_key, register_secret
 
 AGGREGATORS = ("twilio", "vonage", "infobip", "africastalking", "kannel", "generic")
+#: The SMSC protocols: a channel of one of these types names a connection of that protocol.
+SMSC_PROTOCOLS = ("smpp", "ucp", "cimd2")
 # Config keys each aggregator cannot work without (REST_ADAPTERS.md, section 9).
 REST_REQUIRED: dict[str, tuple[str, ...]] = {
     "twilio": ("account_sid", "auth_token"),
@@ -148,13 +159,29 @@ class SmppChannel(ChannelBase):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
-Channel = Annotated[ExternalChannel | RestChannel | SmppChannel, Field(discriminator="type")]
+class UcpChannel(ChannelBase):
+    model_config = ConfigDict(extra="forbid", title="UcpChannel")
+    type: Literal["ucp"]
+    connection: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Cimd2Channel(ChannelBase):
+    model_config = ConfigDict(extra="forbid", title="Cimd2Channel")
+    type: Literal["cimd2"]
+    connection: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+Channel = Annotated[ExternalChannel | RestChannel | SmppChannel | UcpChannel | Cimd2Channel, Field(discriminator="type")]
+SmscChannel = SmppChannel | UcpChannel | Cimd2Channel
 
 
 class SmppConnection(BaseModel):
     model_config = ConfigDict(extra="forbid", title="SmppConnection")
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    protocol: Literal["smpp"] = "smpp"
     host: str
     port: int = Field(2775, gt=0, lt=65536)
     system_id: str
@@ -177,6 +204,55 @@ class SmppConnection(BaseModel):
     simulator: bool = False
 
 
+class _SmscLink(BaseModel):
+    """The keys UCP and CIMD2 connections share (CONTRACT section 11)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    username: str = ""
+    password: str = ""
+    tps: float = Field(0, ge=0)
+    keepalive_s: float = Field(30, gt=0)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    submit_timeout_s: float = Field(10, gt=0)
+    registered_delivery: bool = True
+    simulator: bool = False
+
+
+class UcpConnection(_SmscLink):
+    """A UCP/EMI account: `username` is the OAdC of the OT 60 login, `window` the TRNs
+    outstanding at once (TRNs are two digits, so at most 100)."""
+
+    model_config = ConfigDict(extra="forbid", title="UcpConnection")
+    protocol: Literal["ucp"]
+    window: int = Field(10, gt=0, le=100)
+
+
+class Cimd2Connection(_SmscLink):
+    """A CIMD2 account: `username` and `password` are parameters 010 and 011 of the login;
+    `window` above 1 is asked for at login (019) and used only when the SMSC grants it."""
+
+    model_config = ConfigDict(extra="forbid", title="Cimd2Connection")
+    protocol: Literal["cimd2"]
+    window: int = Field(1, gt=0, le=128)
+
+
+def _protocol_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("protocol", "smpp")
+    return getattr(value, "protocol", "smpp")
+
+
+SmscConnection = Annotated[
+    Annotated[SmppConnection, Tag("smpp")] | Annotated[UcpConnection, Tag("ucp")] | Annotated[Cimd2Connection, Tag("cimd2")],
+    Discriminator(_protocol_of),
+]
+AnyConnection = SmppConnection | UcpConnection | Cimd2Connection
+
+
 class ChannelsFile(BaseModel):
     """The whole file; `schemas/channels.json` is generated from this model."""
 
@@ -184,6 +260,7 @@ class ChannelsFile(BaseModel):
 
     channels: list[Channel]
     smpp_connections: list[SmppConnection] = Field(default_factory=list)
+    smsc_connections: list[SmscConnection] = Field(default_factory=list)
 
 
 _FILE_ADAPTER = TypeAdapter(ChannelsFile)
@@ -194,15 +271,19 @@ class Registry:
     """A validated channels file with the lookups the workers need."""
 
     source: str
-    channels: dict[str, ExternalChannel | RestChannel | SmppChannel]
-    connections: dict[str, SmppConnection]
+    channels: dict[str, ExternalChannel | RestChannel | SmppChannel | UcpChannel | Cimd2Channel]
+    connections: dict[str, AnyConnection]
     secrets: set[str] = field(default_factory=set)
 
     def get(self, channel_uuid: str):
         return self.channels.get(channel_uuid.lower())
 
-    def for_connection(self, name: str) -> list[SmppChannel]:
-        return [c for c in self.channels.values() if isinstance(c, SmppChannel) and c.connection == name]
+    def for_connection(self, name: str) -> list[SmscChannel]:
+        return [c for c in self.channels.values() if c.type in SMSC_PROTOCOLS and c.connection == name]
+
+    def transports(self) -> list[str]:
+        """The transport keys of every SMSC connection (`smpp.<name>`, `ucp.<name>` ...)."""
+        return [f"{c.protocol}.{c.name}" for c in self.connections.values()]
 
     def rest_channels(self, aggregator: str | None = None) -> list[RestChannel]:
         return [
@@ -218,7 +299,7 @@ def transport_key(channel) -> str:
         return "external"
     if channel.type == "rest":
         return f"rest.{channel.aggregator}"
-    return f"smpp.{channel.connection}"
+    return f"{channel.type}.{channel.connection}"
 
 
 def _path(loc: tuple) -> str:
@@ -226,7 +307,7 @@ def _path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("external", "rest", "smpp") and out.endswith("]") and out.startswith("channels"):
+        elif part in ("external", "rest", *SMSC_PROTOCOLS) and out.endswith("]") and out.startswith(("channels", "smsc_")):
             continue  # pydantic inserts the discriminator's tag into the location
         else:
             out += ("." if out else "") + str(part)
@@ -272,10 +353,12 @@ def _friendly(err: dict, doc: dict) -> str:
         owner = _channel_type(doc, loc)
         suffix = f" for type {owner}" if owner and len(loc) > 2 else ""
         return f"required{suffix}"
+    if kind == "union_tag_invalid" and loc and loc[0] == "smsc_connections":
+        return f"unknown protocol {err.get('input', {}).get('protocol')!r} (expected smpp, ucp or cimd2)"
     if kind == "union_tag_invalid":
-        return f"unknown type {err.get('input', {}).get('type')!r} (expected external, rest or smpp)"
+        return f"unknown type {err.get('input', {}).get('type')!r} (expected external, rest, smpp, ucp or cimd2)"
     if kind == "union_tag_not_found":
-        return "type is required (external, rest or smpp)"
+        return "type is required (external, rest, smpp, ucp or cimd2)"
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "uuid":
@@ -318,19 +401,24 @@ def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
 
     if parsed is not None:
         seen: dict[str, int] = {}
-        names = {c.name for c in parsed.smpp_connections}
-        conn_seen: set[str] = set()
-        for i, conn in enumerate(parsed.smpp_connections):
-            if conn.name in conn_seen:
-                problems.append(f"smpp_connections[{i}].name: duplicate connection {conn.name!r}")
-            conn_seen.add(conn.name)
+        protocols: dict[str, str] = {}
+        listed = [("smpp_connections", parsed.smpp_connections), ("smsc_connections", parsed.smsc_connections)]
+        for key, conns in listed:
+            for i, conn in enumerate(conns):
+                if conn.name in protocols:
+                    problems.append(f"{key}[{i}].name: duplicate connection {conn.name!r}")
+                protocols.setdefault(conn.name, conn.protocol)
         for i, channel in enumerate(parsed.channels):
             if channel.uuid in seen:
                 problems.append(f"channels[{i}].uuid: duplicate of channels[{seen[channel.uuid]}] ({channel.uuid})")
             else:
                 seen[channel.uuid] = i
-            if isinstance(channel, SmppChannel) and channel.connection not in names:
-                problems.append(f"channels[{i}].connection: undefined SMPP connection {channel.connection!r}")
+            if channel.type in SMSC_PROTOCOLS:
+                protocol = protocols.get(channel.connection)
+                if protocol is None:
+                    problems.append(f"channels[{i}].connection: undefined {channel.type.upper()} connection {channel.connection!r}")
+                elif protocol != channel.type:
+                    problems.append(f"channels[{i}].connection: {channel.connection!r} is a {protocol} connection, not {channel.type}")
             if isinstance(channel, RestChannel):
                 for key in REST_REQUIRED[channel.aggregator]:
                     if channel.config.get(key) in (None, ""):
@@ -353,12 +441,13 @@ def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
     assert parsed is not None
     for secret in secrets:
         register_secret(secret)
-    for conn in parsed.smpp_connections:
+    connections = [*parsed.smpp_connections, *parsed.smsc_connections]
+    for conn in connections:
         register_secret(conn.password)
     return Registry(
         source=source,
         channels={c.uuid: c for c in parsed.channels},
-        connections={c.name: c for c in parsed.smpp_connections},
+        connections={c.name: c for c in connections},
         secrets=secrets,
     )
 

@@ -214,17 +214,19 @@ class HttpExchange(BaseModel):
 
 
 class ChannelLog(Body):
-    """One per provider exchange. `smpp` lists PDU summaries for SMPP exchanges (an addition
-    to the contract's fields, which only had room for HTTP)."""
+    """One per provider exchange. `smpp` lists PDU summaries for SMPP exchanges and `frames`
+    frame summaries for UCP and CIMD2 ones (additions to the contract's fields, which only
+    had room for HTTP)."""
 
     model_config = ConfigDict(populate_by_name=True, title="ChannelLog")
 
     uuid: str = Field(default_factory=new_uuid)
     channel_uuid: str
-    type: Literal["msg_send", "msg_receive", "msg_status", "event_receive", "smpp"]
+    type: Literal["msg_send", "msg_receive", "msg_status", "event_receive", "smpp", "ucp", "cimd2"]
     msg_id: int | str | None = None
     http: list[HttpExchange] = Field(default_factory=list)
     smpp: list[dict[str, Any]] = Field(default_factory=list)
+    frames: list[dict[str, Any]] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     created_on: str = Field(default_factory=now_iso)
 

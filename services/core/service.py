@@ -53,7 +53,7 @@ class Runtime:
 
     async def connect(self) -> None:
         self.connection = await connect(self.settings)
-        await declare_topology(self.connection, self.settings, list(self.registry.connections))
+        await declare_topology(self.connection, self.settings, transports=self.registry.transports())
         self.publisher = await Publisher(self.connection, self.settings).start()
 
     async def consume(

@@ -62,7 +62,7 @@ from smpplib import command_codes
 from smpplib import exceptions as smpp_exceptions
 from smpplib.ptypes import flag, ostr
 
-from .gsm import SEPTETS, gsm_decode, gsm_encode, is_gsm7
+from .gsm import SEPTETS, chunk_text, decode_user_data, gsm_encode, is_gsm7, split_udh
 
 __all__ = [
     "HEADER_LENGTH", "MAX_PDU_LENGTH", "PduError", "UnknownPdu", "SequenceGenerator",
@@ -586,46 +586,10 @@ def encode_text(text: str, data_coding: int | str) -> bytes:
     raise ValueError(f"cannot encode to data_coding {dc}")
 
 
-def _dcs_alphabet(dc: int) -> int:
-    """Map a GSM DCS-style value (message classes etc.) onto 0 / 4 / 8."""
-    if 0x10 <= dc <= 0x7F:  # general data coding / automatic deletion groups
-        return {0: DC_GSM7, 1: DC_BINARY2, 2: DC_UCS2}.get((dc >> 2) & 0x03, DC_BINARY2)
-    if dc & 0xF0 == 0xF0:  # data coding / message class
-        return DC_BINARY2 if dc & 0x04 else DC_GSM7
-    if dc & 0xF0 == 0xE0:  # MWI group, UCS2
-        return DC_UCS2
-    return -1
-
-
 def decode_text(payload: bytes, data_coding: int) -> str:
     """Decode a short_message / message_payload body (UDH already removed). Never raises.
-
-    0 GSM 03.38 unpacked; 1 IA5/ASCII; 3 Latin-1; 8 UCS2 (UTF-16BE, so surrogate pairs
-    decode to their character); 2/4 binary -> Latin-1; 6 ISO-8859-5; 7 ISO-8859-8; DCS-style
-    values (0xF0.., 0x10..) by their alphabet bits; anything else: UTF-8 if valid, else Latin-1.
-    """
-    payload = bytes(payload or b"")
-    dc = data_coding or 0
-    try:
-        if dc == DC_GSM7:
-            return gsm_decode(payload)
-        if dc in (DC_IA5, DC_LATIN1, DC_BINARY, DC_BINARY2):
-            return payload.decode("latin-1")
-        if dc == DC_UCS2:
-            return payload.decode("utf-16-be", errors="replace")
-        if dc == 0x06:
-            return payload.decode("iso-8859-5", errors="replace")
-        if dc == 0x07:
-            return payload.decode("iso-8859-8", errors="replace")
-        alphabet = _dcs_alphabet(dc)
-        if alphabet >= 0:
-            return decode_text(payload, alphabet)
-        try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError:
-            return payload.decode("latin-1")
-    except Exception:  # pragma: no cover - belt and braces: decoding must never raise
-        return payload.decode("latin-1", errors="replace")
+    See :func:`.gsm.decode_user_data`, which every protocol shares."""
+    return decode_user_data(payload, data_coding)
 
 
 def text_units(text: str, data_coding: int | str) -> int:
@@ -707,16 +671,7 @@ def split_message(text: str, coding: str | int = "gsm7", mode: str = "udh", ref:
     if mode == "payload":
         return [MessagePart(b"", 0, dc, tlvs={"message_payload": encoded})]
     limit = multi16 if mode == "udh16" else multi
-    cost = _unit_cost(dc)
-    chunks: list[str] = []
-    start, used = 0, 0
-    for i, ch in enumerate(text):
-        c = cost(ch)
-        if used + c > limit:
-            chunks.append(text[start:i])
-            start, used = i, 0
-        used += c
-    chunks.append(text[start:])
+    chunks = chunk_text(text, limit, _unit_cost(dc))
     total = len(chunks)
     if total > 255:
         raise ValueError(f"message needs {total} parts; at most 255 are possible")
@@ -737,26 +692,7 @@ def split_message(text: str, coding: str | int = "gsm7", mode: str = "udh", ref:
 
 
 def _parse_udh(data: bytes) -> tuple[int | None, int, int, bytes, str]:
-    data = bytes(data or b"")
-    if not data:
-        raise ValueError("empty user data: no UDH")
-    udhl = data[0]
-    if udhl + 1 > len(data):
-        raise ValueError(f"UDH length {udhl} exceeds the {len(data)}-octet message")
-    header, payload = data[1:udhl + 1], data[udhl + 1:]
-    ref, total, seq, kind = None, 1, 1, "single"
-    pos = 0
-    while pos + 2 <= len(header):
-        iei, iedl = header[pos], header[pos + 1]
-        ie = header[pos + 2:pos + 2 + iedl]
-        if len(ie) != iedl:
-            raise ValueError("truncated information element in UDH")
-        if iei == 0x00 and iedl == 3:
-            ref, total, seq, kind = ie[0], ie[1], ie[2], "udh8"
-        elif iei == 0x08 and iedl == 4:
-            ref, total, seq, kind = (ie[0] << 8) | ie[1], ie[2], ie[3], "udh16"
-        pos += 2 + iedl
-    return ref, total, seq, payload, kind
+    return split_udh(data)
 
 
 def parse_udh(short_message: bytes) -> tuple[int | None, int, int, bytes]:

@@ -1,12 +1,11 @@
 """What a deliver_sm means: a delivery receipt (and which status it reports) or a message
-from a phone (and which channel it belongs to). Pure functions, no I/O."""
+from a phone (and who sent it). Pure functions, no I/O."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.channels import SmppChannel
-from ..protocols.smpp import ESM_DELIVERY_RECEIPT, MESSAGE_STATES, message_state, parse_receipt, stat_name, strip_plus
+from ..protocols.smpp import ESM_DELIVERY_RECEIPT, MESSAGE_STATES, message_state, parse_receipt, stat_name
 
 #: esm_class bits 2-5 hold the message type; 0x04 is an SMSC delivery receipt, 0x20 an
 #: intermediate delivery notification (both carry a receipt).
@@ -51,16 +50,6 @@ def receipt_status(stat: str) -> tuple[str, str | None]:
     if stat in ("ENROUTE", "ACCEPTD"):
         return "sent", None
     return "failed", f"dlr_{stat if stat in MESSAGE_STATES else 'UNKNOWN'}"
-
-
-def channel_for(channels: list[SmppChannel], destination: str | None) -> SmppChannel | None:
-    """The connection's channel whose address is `destination` (a leading `+` ignored on
-    both sides), else its first channel (None when it has none)."""
-    wanted = strip_plus(destination or "")
-    for channel in channels:
-        if wanted and strip_plus(channel.address) == wanted:
-            return channel
-    return channels[0] if channels else None
 
 
 def sender_number(pdu) -> str:

@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.channels import SmppConnection
-from ..core.models import SendRequest, split_urn
-from ..protocols.smpp import choose_coding, source_ton_npi, split_message, strip_plus
-
-
-class UnsendableMessage(ValueError):
-    """The request cannot become submit_sm PDUs (too many parts, not a phone number)."""
+from ..core.models import SendRequest
+from ..protocols.smpp import choose_coding, source_ton_npi, split_message
+from ..smsc.connector import UnsendableMessage, message_text, phone_number
 
 
 @dataclass(frozen=True)
@@ -29,25 +26,6 @@ class Submission:
     parts: list[dict[str, Any]]
     data_coding: int
     destination: str
-
-
-def attachment_url(attachment: str) -> str:
-    """`image/jpeg:https://x/a.jpg` -> `https://x/a.jpg` (an attachment without a type is all URL)."""
-    kind, sep, url = attachment.partition(":")
-    return url if sep and not url.startswith("//") else attachment
-
-
-def message_text(request: SendRequest) -> str:
-    """The text with each attachment's URL appended as `\\n<url>`, as the HTTP transports do."""
-    return request.text + "".join("\n" + attachment_url(a) for a in request.attachments)
-
-
-def destination_address(to: str) -> str:
-    """The destination_addr of a request's `to`: a tel number without its `+`."""
-    scheme, path = split_urn(to)
-    if scheme != "tel":
-        raise UnsendableMessage(f"SMPP sends to phone numbers only, not {scheme}: URNs")
-    return strip_plus(path)
 
 
 def source_address(connection: SmppConnection, address: str) -> tuple[int, int, str]:
@@ -62,7 +40,7 @@ def source_address(connection: SmppConnection, address: str) -> tuple[int, int, 
 
 def build_submits(connection: SmppConnection, channel_address: str, request: SendRequest, ref: int) -> Submission:
     """The submit_sm fields for `request` on `connection`; raises UnsendableMessage."""
-    destination = destination_address(request.to)
+    destination = phone_number(request.to, "SMPP")
     src_ton, src_npi, source = source_address(connection, channel_address)
     data_coding, _ = choose_coding(text := message_text(request), connection.default_coding)
     try:

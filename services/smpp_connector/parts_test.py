@@ -8,8 +8,9 @@ from services.core.channels import SmppChannel, SmppConnection
 from services.core.models import SendRequest
 
 from ..protocols.smpp import make_pdu
-from .incoming import Receipt, channel_for, receipt_of, receipt_status, sender_number
-from .link import backoff
+from ..smsc.connector import channel_for
+from ..smsc.link import backoff
+from .incoming import Receipt, receipt_of, receipt_status, sender_number
 from .outgoing import UnsendableMessage, build_submits, message_text
 
 CH = "a86f686f-9168-4dd9-a03e-77f11b265b56"

@@ -1,18 +1,22 @@
-"""HTTP control interface of the SMSC simulator (plain asyncio, JSON in and out).
+"""HTTP control interface of the SMSC simulator (plain asyncio, JSON in and out), the same
+for every protocol.
 
 =========================  =================================================================
 ``GET /health``            ``{"status": "ok"}``
 ``GET /stats``             counters (:meth:`SmscSimulator.stats`)
 ``GET /messages``          reassembled messages received (``?limit=N``: the last N)
 ``DELETE /messages``       forget received messages and raw submits
-``GET /submits``           raw submit_sm (octet strings as hex; ``?limit=N``)
+``GET /submits``           raw submits (SMPP submit_sm, UCP O/51 fields, CIMD2 03 parameters;
+                           octet strings as hex; ``?limit=N``)
 ``GET /faults``            current faults
 ``POST /faults``           ``{"tps_limit", "error_by_prefix", "no_response", "drop_after",
                            "receipt_rules"}`` (any subset), ``"clear": true`` to reset first,
                            ``"unbind": true`` (or a system_id) to unbind from the SMSC side
+                           (UCP and CIMD2: the connection is closed)
 ``POST /mo``               ``{"from", "to", "text", "coding": "auto", "split": "udh",
                            "system_id"?}`` -> ``{"statuses": [...], "status_names": [...]}``;
-                           409 when no receiver is bound
+                           409 when no receiver is bound (``status_names``: SMPP command
+                           status names; UCP ``ACK`` or the NACK's EC; CIMD2 ``OK`` or 900)
 =========================  =================================================================
 
 One request per connection (``Connection: close``); bodies up to 1 MiB.
@@ -27,10 +31,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from services.protocols.smpp import status_name
+from .base import NoReceiverError
 
 if TYPE_CHECKING:
-    from .simulator import SmscSimulator
+    from .base import SimulatorBase
 
 log = logging.getLogger("switchboard.smsc_simulator.control")
 
@@ -50,7 +54,7 @@ class HttpError(Exception):
 
 
 class ControlServer:
-    def __init__(self, sim: SmscSimulator, host: str, port: int):
+    def __init__(self, sim: SimulatorBase, host: str, port: int):
         self.sim = sim
         self.host = host
         self.port = port
@@ -143,8 +147,6 @@ class ControlServer:
         source, dest, text = data.get("from"), data.get("to"), data.get("text")
         if not source or not dest or not isinstance(text, str):
             raise HttpError(400, "from, to and text are required")
-        from .simulator import NoReceiverError
-
         try:
             statuses = await sim.inject_mo(
                 str(source), str(dest), text, coding=data.get("coding", "auto"),
@@ -155,7 +157,7 @@ class ControlServer:
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
         return 200, {"statuses": statuses,
-                     "status_names": [None if s is None else status_name(s) for s in statuses]}
+                     "status_names": [None if s is None else sim.status_name(s) for s in statuses]}
 
     @staticmethod
     def _json(body: bytes) -> dict[str, Any]:

@@ -1,30 +1,32 @@
-"""The connector's state in Redis, shared by every process of a connection and surviving
-restarts. Keys (all prefixed with SWITCHBOARD_PREFIX):
+"""A connector's state in Redis, shared by every process of a connection and surviving
+restarts. Keys (all prefixed with SWITCHBOARD_PREFIX; `<p>` is the protocol: smpp, ucp, cimd2):
 
-`smpp:<conn>:id:<message_id>` (72 h)
-    One per accepted part, under the normalised submit_sm_resp id: the SendRequest's `id`,
-    `uuid` and channel, the part count and index, and the first part's id as the SMSC gave
-    it (the `external_id` of every status). Written before the queue message is acked.
+`<p>:<conn>:id:<id key>` (72 h)
+    One per accepted part, under the protocol's normalised id (SMPP: the submit_sm_resp id
+    without case and leading zeros; UCP: recipient and SCTS; CIMD2: destination and 060): the
+    SendRequest's `id`, `uuid` and channel, the part count and index, and the first part's id
+    as the SMSC gave it (the `external_id` of every status). Written before the queue
+    message is acked.
 `sent:<channel>:<id>` (24 h)
     The `wired` status of a request whose parts were all accepted: a redelivered request is
     not submitted again, its status is republished (CONTRACT section 8).
-`smpp:<conn>:dlr:<first id>:delivered` / `...:<status>` (72 h)
+`<p>:<conn>:dlr:<first id key>:delivered` / `...:<status>` (72 h)
     Receipt progress of a multipart message: the parts that said delivered (a set, so a
     repeated receipt counts once) and a flag per status already published.
-`smpp:<conn>:mo:<source>:<destination>:<kind>:<ref>:<total>` (1 h)
-    The parts of an incoming multipart message received so far (a hash seq -> data_coding
-    octet + payload), so that a restart or another process holding the bind loses nothing.
+`<p>:<conn>:mo:<source>:<destination>:<group>` (1 h)
+    The parts of an incoming multipart message received so far (a hash seq -> the protocol's
+    bytes for that part), so that a restart or another process holding the link loses nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
 
 from ..core.redis_batch import RedisBatch
-from ..protocols.smpp import Segment, normalise_message_id
 
 MAPPING_TTL_S = 72 * 3600
 SENT_TTL_S = 24 * 3600
@@ -41,7 +43,7 @@ return redis.call('SCARD', KEYS[1])
 
 @dataclass(frozen=True)
 class Mapping:
-    """What an accepted part's message id stands for."""
+    """What an accepted part's id stands for."""
 
     id: int | str
     uuid: str | None
@@ -50,10 +52,6 @@ class Mapping:
     index: int
     external_id: str  # the first part's id exactly as the SMSC gave it
     accepted: bool = True  # False: another part of the message failed; its receipts are ignored
-
-    @property
-    def group(self) -> str:
-        return normalise_message_id(self.external_id)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps([self.id, self.uuid, self.channel_uuid, self.parts, self.index, self.external_id, self.accepted])
@@ -66,13 +64,18 @@ class Mapping:
 class Store:
     """The connector's Redis operations. The ones made per message and per receipt go
     through a :class:`~services.core.redis_batch.RedisBatch`: the writes and look-ups of
-    concurrent submits and receipts share one round trip per event-loop turn."""
+    concurrent submits and receipts share one round trip per event-loop turn.
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, connection: str):
+    `id_key` turns an id as the SMSC wrote it in a submit answer into the key a receipt
+    finds it under."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, protocol: str, connection: str,
+                 id_key: Callable[[str], str] = str):  # fmt: skip
         self.redis = redis
         self.batch = RedisBatch(redis)
         self.prefix = prefix
-        self.base = f"{prefix}smpp:{connection}:"
+        self.base = f"{prefix}{protocol}:{connection}:"
+        self.id_key = id_key
 
     def sent_key(self, channel_uuid: str, msg_id: int | str) -> str:
         return f"{self.prefix}sent:{channel_uuid}:{msg_id}"
@@ -81,7 +84,7 @@ class Store:
         """The id mappings of the accepted parts and, when the message is wired, its `sent:`
         record, in one round trip (shared with concurrent callers)."""
         items = [
-            (f"{self.base}id:{normalise_message_id(message_id)}", mapping.to_bytes(), MAPPING_TTL_S)
+            (f"{self.base}id:{self.id_key(message_id)}", mapping.to_bytes(), MAPPING_TTL_S)
             for mapping, message_id in zip(mappings, message_ids, strict=True)
         ]
         if wired is not None:
@@ -94,7 +97,7 @@ class Store:
         return value
 
     async def lookup(self, keys: list[str]) -> Mapping | None:
-        """The mapping stored under the first of `keys` (normalised ids) that has one."""
+        """The mapping stored under the first of `keys` (id keys) that has one."""
         if not keys:
             return None
         (values,) = await self.batch.execute([("MGET", *(f"{self.base}id:{k}" for k in keys))])
@@ -103,41 +106,38 @@ class Store:
                 return Mapping.from_bytes(raw)
         return None
 
+    def _group(self, mapping: Mapping) -> str:
+        return f"{self.base}dlr:{self.id_key(mapping.external_id)}"
+
     async def part_delivered(self, mapping: Mapping) -> bool:
         """Count a multipart message's part as delivered; True once every part is."""
-        key = f"{self.base}dlr:{mapping.group}:delivered"
+        key = f"{self._group(mapping)}:delivered"
         (count,) = await self.batch.execute([("EVAL", _PART_DELIVERED, 1, key, mapping.index, MAPPING_TTL_S)])
         return int(count) >= mapping.parts
 
     async def claim_status(self, mapping: Mapping, status: str) -> bool:
         """True the first time `status` is claimed for this message (one status per message
         and state); :meth:`release_status` undoes it when the publish failed."""
-        key = f"{self.base}dlr:{mapping.group}:{status}"
-        (claimed,) = await self.batch.execute([("SET", key, b"1", "NX", "EX", MAPPING_TTL_S)])
+        (claimed,) = await self.batch.execute([("SET", f"{self._group(mapping)}:{status}", b"1", "NX", "EX", MAPPING_TTL_S)])
         return bool(claimed)
 
     async def release_status(self, mapping: Mapping, status: str) -> None:
-        await self.batch.execute([("DEL", f"{self.base}dlr:{mapping.group}:{status}")])
+        await self.batch.execute([("DEL", f"{self._group(mapping)}:{status}")])
 
-    def mo_key(self, source: str, destination: str, segment: Segment) -> str:
-        return f"{self.base}mo:{source}:{destination}:{segment.kind}:{segment.ref}:{segment.total}"
+    def mo_key(self, source: str, destination: str, group: str) -> str:
+        return f"{self.base}mo:{source}:{destination}:{group}"
 
-    async def add_mo_part(self, key: str, segment: Segment) -> list[Segment] | None:
-        """Keep one part of an incoming multipart message; the ordered parts once all are in."""
+    async def add_mo_part(self, key: str, seq: int, total: int, data: bytes) -> list[bytes] | None:
+        """Keep part `seq` of an incoming multipart message; the parts in order once all are in."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, str(segment.seq), bytes([segment.data_coding & 0xFF]) + segment.payload)
+        pipe.hset(key, str(seq), data)
         pipe.expire(key, MO_TTL_S)
         pipe.hgetall(key)
         _, _, stored = await pipe.execute()
-        if len(stored) < segment.total:
+        if len(stored) < total:
             return None
-        parts = []
-        for seq in range(1, segment.total + 1):
-            raw = stored.get(str(seq).encode())
-            if raw is None:
-                return None
-            parts.append(Segment(segment.ref, segment.total, seq, raw[1:], raw[0], segment.kind))
-        return parts
+        parts = [stored.get(str(n).encode()) for n in range(1, total + 1)]
+        return None if any(p is None for p in parts) else parts
 
     async def forget_mo(self, key: str) -> None:
         await self.redis.delete(key)

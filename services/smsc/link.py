@@ -1,11 +1,12 @@
-"""Keeps one `smpp_connections` entry bound: a transceiver, or a transmitter plus a receiver.
+"""Keeps one SMSC connection logged in, whatever the protocol.
 
-Each role has a keeper task that opens a :class:`~.session.Session`, waits for it to close
-and opens the next one after the `reconnect_s` backoff (the n-th consecutive failure waits
-the n-th value, the last one repeating) with +-20 % jitter, so that many connectors do not
-reconnect in step. Submits go through the transmitting session with the connection's `tps`
-token bucket and the bind-wide throttling pause: after ESME_RTHROTTLED / ESME_RMSGQFUL every
-submit waits, the pause doubling while the SMSC keeps refusing and resetting on success.
+Each role (SMPP: a transceiver, or a transmitter plus a receiver; UCP and CIMD2: one session)
+has a keeper task that opens a session, waits for it to close and opens the next one after
+the `reconnect_s` backoff (the n-th consecutive failure waits the n-th value, the last one
+repeating) with +-20 % jitter, so that many connectors do not reconnect in step. Submits go
+through the transmitting session (the first role) with the connection's `tps` token bucket
+and the link-wide throttling pause: after the SMSC said "slow down" every submit waits, the
+pause doubling while the SMSC keeps refusing and resetting on success.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..core.channels import SmppConnection
 from ..core.ratelimit import TokenBucket
-from .metrics import BOUND, IN_FLIGHT
-from .session import BindRefused, DeliverHandler, LinkDown, Session
+from .metrics import Metrics
+from .session import LinkDown, LoginRefused, Session
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +35,30 @@ def backoff(schedule: list[float], failures: int) -> float:
 
 
 class Link:
-    """The bind of one connection; see the module docstring.
+    """The login of one connection; see the module docstring.
 
-    `on_state(bound)` is called when the transmitting side comes up or goes down (the
-    connector pauses and resumes its queue consumer); `on_event(kind, detail)` reports bind
-    results and closes for the channel logs.
+    `open_session(role)` connects and logs in one session (raising LoginRefused, OSError,
+    TimeoutError or LinkDown); `on_state(bound)` is called when the transmitting side comes up
+    or goes down (the connector pauses and resumes its queue consumer); `on_event(kind,
+    detail)` reports logins, failed logins and closes for the channel logs.
     """
 
     def __init__(
         self,
-        connection: SmppConnection,
-        on_deliver: DeliverHandler,
+        connection,
+        roles: list[str],
+        open_session: Callable[[str], Awaitable[Session]],
+        metrics: Metrics,
         on_state: Callable[[bool], Any] = lambda bound: None,
         on_event: Callable[[str, dict], Any] = lambda kind, detail: None,
         throttle_first_s: float = THROTTLE_FIRST_S,
     ):
         self.connection = connection
-        self.on_deliver = on_deliver
+        self.roles = roles
+        self.open_session = open_session
+        self.metrics = metrics
         self.on_state = on_state
         self.on_event = on_event
-        self.roles = ["transceiver"] if connection.bind == "transceiver" else ["transmitter", "receiver"]
         self.sessions: dict[str, Session | None] = dict.fromkeys(self.roles)
         self.bucket = TokenBucket(connection.tps) if connection.tps > 0 else None
         self.throttle_first_s = throttle_first_s
@@ -63,6 +67,7 @@ class Link:
         self._stopping = False
         self._keepers: list[asyncio.Task] = []
         self._bound_events: dict[str, asyncio.Event] = {role: asyncio.Event() for role in self.roles}
+        self._in_flight = metrics.IN_FLIGHT.labels(connection.name)
 
     @property
     def tx(self) -> Session | None:
@@ -72,6 +77,10 @@ class Link:
     @property
     def bound(self) -> bool:
         return self.tx is not None
+
+    @property
+    def throttled_now(self) -> bool:
+        return time.monotonic() < self._resume_at
 
     def start(self) -> None:
         self._keepers = [asyncio.ensure_future(self._keep(role)) for role in self.roles]
@@ -85,9 +94,9 @@ class Link:
 
     # ------------------------------------------------------------------ submitting
 
-    async def submit(self, fields: dict[str, Any]):
-        """One submit_sm through the transmitting session, after the throttling pause and the
-        token bucket; raises LinkDown at once when unbound (the caller requeues)."""
+    async def submit(self, part):
+        """One submit through the transmitting session, after the throttling pause and the
+        token bucket; raises LinkDown at once when not logged in (the caller requeues)."""
         while (delay := self._resume_at - time.monotonic()) > 0:
             await asyncio.sleep(delay)
         if self.bucket is not None:
@@ -95,14 +104,14 @@ class Link:
         session = self.tx
         if session is None:
             raise LinkDown("not bound")
-        IN_FLIGHT.labels(self.connection.name).inc()
+        self._in_flight.inc()
         try:
-            return await session.submit(fields)
+            return await session.submit(part)
         finally:
-            IN_FLIGHT.labels(self.connection.name).dec()
+            self._in_flight.dec()
 
     def throttled(self) -> float:
-        """The SMSC said slow down: pause every submit of the bind. Returns the pause (s)."""
+        """The SMSC said slow down: pause every submit of the link. Returns the pause (s)."""
         now = time.monotonic()
         if now < self._resume_at:
             return self._resume_at - now  # already paused by another throttled submit
@@ -117,52 +126,53 @@ class Link:
         if self._throttle_s != self.throttle_first_s and time.monotonic() >= self._resume_at:
             self._throttle_s = self.throttle_first_s
 
-    # ------------------------------------------------------------------ keeping the bind
+    # ------------------------------------------------------------------ keeping the login
 
     async def _keep(self, role: str) -> None:
         name = self.connection.name
+        protocol = self.metrics.protocol.upper()
         failures = 0
         while not self._stopping:
             try:
-                session = await Session.open(self.connection, role, self.on_deliver)
+                session = await self.open_session(role)
             except asyncio.CancelledError:
                 raise
-            except (BindRefused, OSError, TimeoutError, LinkDown) as exc:
+            except (LoginRefused, OSError, TimeoutError, LinkDown) as exc:
                 failures += 1
                 wait = backoff(self.connection.reconnect_s, failures)
                 reason = str(exc) or type(exc).__name__
-                log.error("SMPP bind failed; retrying", extra={"connection": name, "bind": role, "error": reason,
-                                                               "retry_in_s": round(wait, 2), "failures": failures})  # fmt: skip
+                log.error(f"{protocol} bind failed; retrying", extra={"connection": name, "bind": role, "error": reason,
+                                                                      "retry_in_s": round(wait, 2), "failures": failures})  # fmt: skip
                 self.on_event("bind_failed", {"bind": role, "error": reason, "retry_in_s": round(wait, 2)})
                 await asyncio.sleep(wait)
                 continue
             failures = 0
             self.sessions[role] = session
             self._bound_events[role].set()
-            BOUND.labels(name, role).set(1)
-            log.info("SMPP bound", extra={"connection": name, "bind": role, "host": self.connection.host,
-                                          "port": self.connection.port})  # fmt: skip
+            self.metrics.BOUND.labels(name, role).set(1)
+            log.info(f"{protocol} bound", extra={"connection": name, "bind": role, "host": self.connection.host,
+                                                 "port": self.connection.port})  # fmt: skip
             self.on_event("bound", {"bind": role})
             if role == self.roles[0]:
                 self.on_state(True)
             reason = await asyncio.shield(session.closed)
             self._bound_events[role].clear()
-            BOUND.labels(name, role).set(0)
+            self.metrics.BOUND.labels(name, role).set(0)
             if role == self.roles[0]:
                 self.on_state(False)
             if self._stopping:
                 return
-            log.warning("SMPP session closed; reconnecting", extra={"connection": name, "bind": role, "reason": reason})
+            log.warning(f"{protocol} session closed; reconnecting", extra={"connection": name, "bind": role, "reason": reason})
             self.on_event("closed", {"bind": role, "reason": reason})
             await asyncio.sleep(backoff(self.connection.reconnect_s, 1))
 
     async def drain(self, timeout: float) -> bool:
-        """Wait (bounded) until no submit awaits its response; True when none does."""
+        """Wait (bounded) until no submit awaits its answer; True when none does."""
         session = self.tx
         return True if session is None else await session.wait_idle(timeout)
 
     async def stop(self) -> None:
-        """Unbind every session and stop reconnecting."""
+        """Log every session out and stop reconnecting."""
         self._stopping = True
         for task in self._keepers:
             if not any(s is not None and s.is_open for s in self.sessions.values()):
