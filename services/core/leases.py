@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
 
@@ -67,7 +69,8 @@ class Leases:
         self.ttl_ms = int(ttl_s * 1000)
         self.ttl_s = ttl_s
         self.poll_s = poll_s
-        self.holder = holder or uuid.uuid4().hex
+        # host:pid:random, so that an operator (or a test) sees which process holds a bind
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.index: int | None = None
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
