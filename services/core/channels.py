@@ -203,7 +203,7 @@ class SmppConnection(BaseModel):
     window: int = Field(10, gt=0, le=1000)
     tps: float = Field(0, ge=0)
     enquire_link_s: float = Field(30, gt=0)
-    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10], min_length=1)
     submit_timeout_s: float = Field(10, gt=0)
     default_coding: Literal["gsm7", "latin1", "ucs2"] = "gsm7"
     long_messages: Literal["udh", "sar", "payload"] = "udh"
@@ -233,7 +233,7 @@ class _SmscLink(BaseModel):
     password: str = ""
     tps: float = Field(0, ge=0)
     keepalive_s: float = Field(30, gt=0)
-    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10], min_length=1)
     submit_timeout_s: float = Field(10, gt=0)
     registered_delivery: bool = True
     simulator: bool = False
