@@ -73,13 +73,13 @@ import redis.asyncio as aioredis
 from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
-from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate, split_urn
-from ..core.redact import redact
 from ..core.leases import Leases
+from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate, split_urn
 from ..core.ratelimit import SharedTokenBucket
+from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
-from ..core.tls import TlsConfigError, client_context
 from ..core.service import Runtime, run_service
+from ..core.tls import TlsConfigError, client_context
 from ..core.urns import UrnError, sender_urn
 from .link import Link
 from .metrics import metrics_for

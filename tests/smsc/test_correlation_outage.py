@@ -11,9 +11,14 @@ import asyncio
 import time
 from urllib.parse import urlparse
 
+import pytest
+
 from services.smpp_connector.testkit import running_connector
 from tests.helpers import Tap
 from tests.inbound.proxy import TcpProxy
+
+# Long (processes, outages, kills): `make chaos` runs it, `make test` does not.
+pytestmark = pytest.mark.chaos
 
 COUNT = 400
 RATE = 40  # messages published per second

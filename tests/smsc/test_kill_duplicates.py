@@ -12,10 +12,15 @@ import asyncio
 from collections import Counter
 from urllib.parse import urlparse
 
+import pytest
+
 from tests.helpers import Tap
 from tests.inbound.proxy import TcpProxy
 
 from .copies import start_copies, wait_until
+
+# Long (processes, outages, kills): `make chaos` runs it, `make test` does not.
+pytestmark = pytest.mark.chaos
 
 WINDOW = 10
 COUNT = 4000
@@ -35,7 +40,7 @@ async def test_kill_9_duplicates_stay_within_the_window(amqp, publisher, setting
         sending = asyncio.ensure_future(c.send(publisher, COUNT))
         for kill in range(KILLS):
             goal = len(c.submit_times()) + COUNT // (KILLS + 1)
-            assert await wait_until(lambda: len(c.submit_times()) >= goal, 30), "the connector stopped sending"
+            assert await wait_until(lambda goal=goal: len(c.submit_times()) >= goal, 30), "the connector stopped sending"
             if kill == KILLS - 1:
                 proxy.stall()
                 await asyncio.sleep(STALL_S)

@@ -84,7 +84,7 @@ async def test_reconnect_backoff_grows_while_logins_drop_at_once_and_resets_afte
             binds = r.sim.stats()["binds"]
             await r.sim.unbind()
             dropped = time.monotonic()
-            assert await wait_until(lambda: r.sim.stats()["binds"] > binds, 10)
+            assert await wait_until(lambda binds=binds: r.sim.stats()["binds"] > binds, 10)
             gaps.append(time.monotonic() - dropped)
         await asyncio.sleep(2.0)  # this login holds longer than held_s
         binds = r.sim.stats()["binds"]

@@ -11,6 +11,9 @@ import pytest
 
 from .copies import busiest_second, start_copies, wait_until
 
+# Long (processes, outages, kills): `make chaos` runs it, `make test` does not.
+pytestmark = pytest.mark.chaos
+
 TPS = 50
 
 

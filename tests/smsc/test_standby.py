@@ -6,9 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.helpers import Tap
 
 from .copies import start_copies, wait_until
+
+# Long (processes, outages, kills): `make chaos` runs it, `make test` does not.
+pytestmark = pytest.mark.chaos
 
 
 async def holder_pid(redis_client, prefix: str, name: str) -> int:
