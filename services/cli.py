@@ -126,6 +126,22 @@ def run_smpp(connection: str = typer.Option(..., "--connection", help="The smpp_
     smpp_main(connection=connection)
 
 
+@run_app.command("ucp")
+def run_ucp(connection: str = typer.Option(..., "--connection", help="The ucp connection (smsc_connections) whose login to hold.")):
+    """The UCP/EMI connector: holds one connection's login, sends `transport.ucp.<name>`, receives OT 52/53."""
+    from .ucp_connector.connector import main as ucp_main
+
+    ucp_main(connection=connection)
+
+
+@run_app.command("cimd2")
+def run_cimd2(connection: str = typer.Option(..., "--connection", help="The cimd2 connection (smsc_connections) whose login to hold.")):
+    """The CIMD2 connector: holds one connection's login, sends `transport.cimd2.<name>`, receives 20/23."""
+    from .cimd2_connector.connector import main as cimd2_main
+
+    cimd2_main(connection=connection)
+
+
 # Operator commands (send, watch, dead list|replay, run all) live in services/tools/commands.py.
 register_operator_commands(app, run_app)
 

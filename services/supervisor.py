@@ -53,7 +53,9 @@ def plan(registry: Registry, *, demo_sink_port: int | None = None) -> list[Servi
         Service("rest", "services.outbound.rest", cli=("run", "rest")),
     ]
     for connection in registry.connections.values():
+        protocol = connection.protocol  # smpp | ucp | cimd2
         if connection.simulator:
+            account = connection.system_id if protocol == "smpp" else connection.username
             services.append(
                 Service(
                     f"smsc-sim.{connection.name}",
@@ -62,17 +64,18 @@ def plan(registry: Registry, *, demo_sink_port: int | None = None) -> list[Servi
                         "--host", connection.host,
                         "--port", str(connection.port),
                         "--control-port", str(connection.port + 1),
-                        "--system-id", connection.system_id,
+                        "--system-id", account,
+                        *(("--protocol", protocol) if protocol != "smpp" else ()),
                     ),
                     env=(("SMSC_SIM_PASSWORD", connection.password),),
                 )
             )
         services.append(
             Service(
-                f"smpp.{connection.name}",
-                "services.smpp_connector",
+                f"{protocol}.{connection.name}",
+                f"services.{protocol}_connector",
                 ("--connection", connection.name),
-                cli=("run", "smpp"),
+                cli=("run", protocol),
             )
         )
     if demo_sink_port:

@@ -106,3 +106,40 @@ class Tap:
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+# ---------------------------------------------------------------------------- SMSC connector tests
+
+
+async def taps(amqp, settings, *exchanges: str) -> list[Tap]:
+    """One Tap per exchange on what a connector publishes (`sms.retry`: the first delay)."""
+    keys = {"sms.status": "status.*.", "sms.logs": "log.", "sms.inbound": "msg."}
+    out = []
+    for exchange in exchanges:
+        key = str(settings.retry_delays_ms[0]) if exchange == "sms.retry" else keys[exchange] + "#"
+        out.append(await Tap.open(amqp, settings, exchange, key))
+    return out
+
+
+def of(status: str, channel: str | None = None):
+    """A `where` for StatusUpdates with this status (and channel)."""
+    return lambda m: m.body.get("status") == status and (channel is None or m.body["channel_uuid"] == channel)
+
+
+async def queue_depth(amqp, settings, queue: str) -> int:
+    channel = await amqp.channel()
+    try:
+        declared = await channel.declare_queue(settings.name(queue), passive=True)
+        return declared.declaration_result.message_count
+    finally:
+        await channel.close()
+
+
+class FailingPublisher:
+    """A broker that takes nothing: every publish raises."""
+
+    async def publish(self, *args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    async def publish_status(self, *args, **kwargs):
+        raise ConnectionError("broker unreachable")

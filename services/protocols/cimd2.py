@@ -194,12 +194,13 @@ def encode_packet(packet: Packet, with_checksum: bool = True) -> bytes:
     for code, value in packet.params:
         if not 0 <= code <= 999:
             raise Cimd2Error(f"parameter code {code} is not 000..999")
-        value = str(value)
-        if "\t" in value or "\x02" in value or "\x03" in value:
-            raise Cimd2Error(f"parameter {code:03d} holds TAB, STX or ETX")
         out.append(f"{code:03d}:{value}\t")
+    text = "".join(out)
+    if text.count("\t") != len(out) or "\x02" in text[1:] or "\x03" in text:
+        bad = next(c for c, v in packet.params if any(x in str(v) for x in "\t\x02\x03"))
+        raise Cimd2Error(f"parameter {bad:03d} holds TAB, STX or ETX")
     try:
-        raw = "".join(out).encode("latin-1")
+        raw = text.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise Cimd2Error(f"a parameter holds a character CIMD2 cannot carry: {exc}") from None
     if with_checksum:

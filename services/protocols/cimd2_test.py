@@ -279,3 +279,49 @@ def test_reader_reports_bad_packets_and_keeps_going():
     out = reader.feed(b"\x02" + b"x" * 200)
     assert len(out) == 1 and "no ETX" in str(out[0])
     assert reader.feed(good) == [Packet(40, 9)]
+
+
+# --------------------------------------------------------------------------------------
+# Random input: only Cimd2Error, never anything else
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_give_packets_or_cimd2_errors(data):
+    for item in cimd2.packet_reader(max_packet=200).feed(data):
+        assert isinstance(item, Packet | Cimd2Error)
+    try:
+        packet = cimd2.decode_packet(data)
+    except Cimd2Error:
+        return
+    try:
+        again = cimd2.encode_packet(packet)
+    except Cimd2Error:
+        return  # e.g. a number > 999 read from a header cannot come back
+    assert cimd2.decode_packet(again) == packet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_unescape_never_raises_and_escape_round_trips(text):
+    cimd2.unescape_text(text)
+    try:
+        spelled = cimd2.escape_text(text)
+    except ValueError:
+        return  # not GSM
+    assert cimd2.unescape_text(spelled) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.integers(0, 255))
+def test_any_text_round_trips_through_parts(text, ref):
+    try:
+        parts = cimd2.message_params(text, ref)
+    except ValueError:
+        return
+    data = [cimd2.read_user_data(Packet(3, 1, tuple(p))) for p in parts]
+    assert "".join(d.text for d in data) == text

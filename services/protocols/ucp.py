@@ -165,10 +165,10 @@ def encode_frame(frame: Frame) -> bytes:
         raise UcpError(f"kind {frame.kind!r} is not O or R")
     if not 0 <= frame.ot <= 99:
         raise UcpError(f"OT {frame.ot} is not 00..99")
-    for i, value in enumerate(frame.fields):
-        if "/" in value or "\x02" in value or "\x03" in value:
-            raise UcpError(f"field {i} contains '/', STX or ETX: {value!r}")
-    body = "".join(f"{v}/" for v in frame.fields)
+    body = "/".join(frame.fields) + "/" if frame.fields else ""
+    if body.count("/") != len(frame.fields) or "\x02" in body or "\x03" in body:
+        bad = next(i for i, v in enumerate(frame.fields) if "/" in v or "\x02" in v or "\x03" in v)
+        raise UcpError(f"field {bad} contains '/', STX or ETX: {frame.fields[bad]!r}")
     length = 14 + len(body) + 2
     if length > MAX_FRAME:
         raise UcpError(f"frame of {length} characters exceeds LEN's 5 digits")
@@ -542,7 +542,7 @@ def notification(trn: int, adc: str, handset: str, scts: str, dst: int, rsn: str
     """OT 53 (SMSC -> client): ``adc`` is the original originator, ``handset`` the original
     recipient, ``scts`` the one the submit's ACK carried, ``dst`` 0 delivered / 1 buffered /
     2 not delivered, ``rsn`` the 3-digit reason; ``text`` goes as MT 3 (GSM)."""
-    safe = "".join(ch if is_gsm7(ch) else "?" for ch in text)
+    safe = text if is_gsm7(text) else "".join(ch if is_gsm7(ch) else "?" for ch in text)
     return op_5x(trn, OT_NOTIFICATION, AdC=adc, OAdC=handset, SCTS=scts, Dst=str(dst),
                  Rsn=rsn, DSCTS=dscts, MT="3", Msg=gsm_encode(safe).hex().upper())
 

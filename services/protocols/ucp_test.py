@@ -373,3 +373,45 @@ def test_reader_reports_bad_frames_and_keeps_going():
     out = reader.feed(b"\x02" + b"x" * 300)
     assert len(out) == 1 and "no ETX" in str(out[0])
     assert reader.feed(good) == [ucp.decode_frame(good)]
+
+
+# --------------------------------------------------------------------------------------
+# Random input: only UcpError, never anything else
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_give_frames_or_ucp_errors(data):
+    for item in ucp.frame_reader(max_frame=200).feed(data):
+        assert isinstance(item, Frame | UcpError)
+    try:
+        frame = ucp.decode_frame(data)
+    except UcpError:
+        return
+    assert ucp.decode_frame(ucp.encode_frame(frame)) == frame
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["MT", "NB", "Msg", "XSer", "OAdC", "OTOA"]),
+                       st.text(alphabet="0123456789ABCDEFZ", max_size=40)))
+def test_random_fields_give_user_data_or_ucp_errors(fields):
+    try:
+        ucp.read_user_data(fields)
+    except UcpError:
+        pass
+    ucp.decode_oadc(fields.get("OAdC", ""), fields.get("OTOA", ""))  # never raises
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.integers(0, 255))
+def test_any_text_round_trips_through_parts(text, ref):
+    try:
+        parts = ucp.message_fields(text, ref)
+    except ValueError:
+        return  # more than 255 parts
+    data = [ucp.read_user_data(p) for p in parts]
+    assert "".join(d.text for d in data) == text

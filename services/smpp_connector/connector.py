@@ -49,14 +49,11 @@ class SmppConnector(SmscConnector):
     """The worker of one SMPP connection; see the module docstring."""
 
     protocol = "smpp"
-    log_type = "smpp"
+    session_class = SmppSession
     log_field = "smpp"
 
     def roles(self) -> list[str]:
         return ["transceiver"] if self.connection.bind == "transceiver" else ["transmitter", "receiver"]
-
-    async def open_session(self, role: str) -> SmppSession:
-        return await SmppSession.open(self.connection, role, self.on_deliver)
 
     def id_key(self, message_id: str) -> str:
         return normalise_message_id(message_id)

@@ -18,7 +18,7 @@ import pytest
 
 from services.core.broker import Delivery
 from services.core.models import SendRequest
-from tests.helpers import Tap
+from tests.helpers import FailingPublisher, Tap, of, queue_depth, taps
 
 from .testkit import PASSWORD, channels_yaml, running_connector
 
@@ -28,34 +28,12 @@ UCS2_LONG = "Olá 👋🏽 — emoji cross part boundaries: " + "😀🎉🚀" *
 FAST = {"receipt_lookup_delays_s": (0.1, 0.2, 0.4), "throttle_first_s": 0.1}
 
 
-async def taps(amqp, settings, r, *exchanges: str) -> list[Tap]:
-    keys = {"sms.status": "status.*.", "sms.logs": "log.", "sms.inbound": "msg."}
-    out = []
-    for exchange in exchanges:
-        key = str(settings.retry_delays_ms[0]) if exchange == "sms.retry" else keys[exchange] + "#"
-        out.append(await Tap.open(amqp, settings, exchange, key))
-    return out
-
-
-def of(status: str, channel: str | None = None):
-    return lambda m: m.body.get("status") == status and (channel is None or m.body["channel_uuid"] == channel)
-
-
-async def queue_depth(amqp, settings, queue: str) -> int:
-    channel = await amqp.channel()
-    try:
-        declared = await channel.declare_queue(settings.name(queue), passive=True)
-        return declared.declaration_result.message_count
-    finally:
-        await channel.close()
-
-
 # ---------------------------------------------------------------------------- binding
 
 
 async def test_wrong_password_retries_with_backoff_and_consumes_nothing(amqp, publisher, settings):
     async with running_connector(sim={"accounts": {"switch": "other-pw"}}, bind_timeout=None, **FAST) as r:
-        (logs,) = await taps(amqp, settings, r, "sms.logs")
+        (logs,) = await taps(amqp, settings, "sms.logs")
         await r.send(publisher, "must wait in the queue")
         assert await r.sim.wait_for(lambda: r.sim.stats()["bind_failures"] >= 3, 5)
         assert r.connector.consumer is None and not r.connector.link.bound
@@ -74,7 +52,7 @@ async def test_wrong_password_retries_with_backoff_and_consumes_nothing(amqp, pu
 @pytest.mark.parametrize("mode", ["udh", "sar", "payload"])
 async def test_long_gsm_message_with_extension_characters_arrives_whole(amqp, publisher, settings, mode):
     async with running_connector(connection={"long_messages": mode}, **FAST) as r:
-        status, logs = await taps(amqp, settings, r, "sms.status", "sms.logs")
+        status, logs = await taps(amqp, settings, "sms.status", "sms.logs")
         request = await r.send(publisher, GSM_500, to="tel:+250788123123")
         wired = (await status.wait(1, where=of("wired", r.channel)))[0].body
         assert await r.sim.wait_for(lambda: len(r.sim.messages) == 1, 3)
@@ -94,7 +72,7 @@ async def test_long_gsm_message_with_extension_characters_arrives_whole(amqp, pu
 
 async def test_long_ucs2_message_with_emoji_arrives_whole(amqp, publisher, settings):
     async with running_connector(connection={"long_messages": "udh"}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         await r.send(publisher, UCS2_LONG)
         await status.wait(1, where=of("delivered", r.channel))
         received = r.sim.messages[0]
@@ -106,7 +84,7 @@ async def test_long_ucs2_message_with_emoji_arrives_whole(amqp, publisher, setti
 async def test_latin1_default_and_fixed_source_ton(amqp, publisher, settings):
     connection = {"default_coding": "latin1", "source_ton": 5, "source_npi": 0, "dest_ton": 1, "dest_npi": 1}
     async with running_connector(connection=connection, addresses=("Switchbrd",), **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         await r.send(publisher, "Ça coûte 5 €? Non: ça coûte ¥")
         await status.wait(1, where=of("wired", r.channel))
         submit = r.sim.submits[0]
@@ -125,7 +103,7 @@ async def test_latin1_default_and_fixed_source_ton(amqp, publisher, settings):
 async def test_receipts_are_matched_in_every_id_format(amqp, publisher, settings, dlr_id_format, sim_ids):
     sim = {**sim_ids, "faults": {"receipt_rules": {"+25072": "UNDELIV", "+25073": "ENROUTE"}}}
     async with running_connector(sim=sim, connection={"dlr_id_format": dlr_id_format}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         ok = await r.send(publisher, "delivered", to="+250788000001")
         bad = await r.send(publisher, "undeliverable", to="+250720000002")
         enroute = await r.send(publisher, "en route", to="+250730000003")
@@ -141,7 +119,7 @@ async def test_receipts_are_matched_in_every_id_format(amqp, publisher, settings
 
 async def test_receipt_that_arrives_before_its_mapping_is_looked_up_again(amqp, publisher, settings):
     async with running_connector(sim={"receipt_delay": 0}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         record = r.connector.store.record_submits
 
         async def slow_record(*args, **kwargs):
@@ -159,7 +137,7 @@ async def test_receipt_that_arrives_before_its_mapping_is_looked_up_again(amqp, 
 async def test_multipart_failure_is_reported_once(amqp, publisher, settings):
     sim = {"faults": {"receipt_rules": {"+25072": "UNDELIV"}}}
     async with running_connector(sim=sim, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         request = await r.send(publisher, GSM_500, to="+250720000009")
         failed = await status.wait(1, where=of("failed"))
         await r.sim.wait_for(lambda: r.sim.stats()["receipts_acked"] == 4, 3)
@@ -171,7 +149,7 @@ async def test_multipart_failure_is_reported_once(amqp, publisher, settings):
 async def test_error_status_by_destination_fails_with_its_esme_name(amqp, publisher, settings):
     sim = {"faults": {"error_by_prefix": {"+999": "ESME_RINVDSTADR"}}}
     async with running_connector(sim=sim, **FAST) as r:
-        status, logs = await taps(amqp, settings, r, "sms.status", "sms.logs")
+        status, logs = await taps(amqp, settings, "sms.status", "sms.logs")
         request = await r.send(publisher, "nowhere", to="+99912345")
         failed = (await status.wait(1, where=of("failed")))[0].body
         assert failed["id"] == request.id and failed["error"]["code"] == "smpp_ESME_RINVDSTADR"
@@ -183,7 +161,7 @@ async def test_error_status_by_destination_fails_with_its_esme_name(amqp, publis
 async def test_system_error_is_retried_through_the_retry_queue(amqp, publisher, settings):
     sim = {"faults": {"error_by_prefix": {"+888": "ESME_RSYSERR"}}}
     async with running_connector(sim=sim, **FAST) as r:
-        status, retry = await taps(amqp, settings, r, "sms.status", "sms.retry")
+        status, retry = await taps(amqp, settings, "sms.status", "sms.retry")
         request = await r.send(publisher, "try later", to="+88812345")
         errored = (await status.wait(1, where=of("errored")))[0].body
         assert errored["error"]["code"] == "smpp_ESME_RSYSERR"
@@ -195,7 +173,7 @@ async def test_system_error_is_retried_through_the_retry_queue(amqp, publisher, 
 
 async def test_throttling_pauses_the_bind_and_recovers(amqp, publisher, settings):
     async with running_connector(sim={"faults": {"tps_limit": 8}}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         for i in range(20):
             await r.send(publisher, f"burst {i}")
         wired = await status.wait(20, where=of("wired"), timeout=15)
@@ -220,7 +198,7 @@ async def test_window_of_n_keeps_exactly_n_in_flight(amqp, publisher, settings):
 async def test_unanswered_submit_reconnects_and_redelivers(amqp, publisher, settings):
     sim = {"faults": {"no_response": 1}}
     async with running_connector(sim=sim, connection={"submit_timeout_s": 0.3}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         request = await r.send(publisher, "answer me")
         wired = (await status.wait(1, where=of("wired"), timeout=5))[0].body
         assert wired["id"] == request.id
@@ -229,7 +207,7 @@ async def test_unanswered_submit_reconnects_and_redelivers(amqp, publisher, sett
 
 async def test_connection_dropped_mid_stream_loses_nothing(amqp, publisher, settings):
     async with running_connector(sim={"faults": {"drop_after": 7}}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         for i in range(40):
             await r.send(publisher, f"stream {i}")
         wired = await status.wait(40, where=of("wired"), timeout=15)
@@ -241,7 +219,7 @@ async def test_connection_dropped_mid_stream_loses_nothing(amqp, publisher, sett
 
 async def test_smsc_unbind_rebinds(amqp, publisher, settings):
     async with running_connector(**FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         assert await r.sim.unbind() == 1
         assert await r.sim.wait_for(lambda: r.sim.stats()["binds"] == 2 and r.connector.link.bound, 5)
         await r.send(publisher, "after the unbind")
@@ -250,7 +228,7 @@ async def test_smsc_unbind_rebinds(amqp, publisher, settings):
 
 async def test_redelivered_request_already_sent_is_not_submitted_again(amqp, publisher, settings):
     async with running_connector(**FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         request = await r.send(publisher, "only once")
         first = (await status.wait(1, where=of("wired")))[0].body
 
@@ -268,7 +246,7 @@ async def test_redelivered_request_already_sent_is_not_submitted_again(amqp, pub
 
 async def test_requests_that_cannot_be_sent_fail_with_a_reason(amqp, publisher, settings):
     async with running_connector(**FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         urn = await r.send(publisher, "hi", to="ext:someone")
         expired = await r.send(publisher, "late", expires_on="2000-01-01T00:00:00Z")
         huge = await r.send(publisher, "x" * 160 * 300)
@@ -284,7 +262,7 @@ async def test_requests_that_cannot_be_sent_fail_with_a_reason(amqp, publisher, 
 async def test_incoming_multipart_messages_are_reassembled(amqp, publisher, settings, split, coding):
     text = GSM_500 if coding == "gsm7" else UCS2_LONG
     async with running_connector(addresses=("+250700000001", "+250700000002"), **FAST) as r:
-        (inbound,) = await taps(amqp, settings, r, "sms.inbound")
+        (inbound,) = await taps(amqp, settings, "sms.inbound")
         statuses = await r.sim.inject_mo("+250788555001", "250700000002", text, coding, split)
         assert statuses and set(statuses) == {0}
         message = (await inbound.wait(1, where=lambda m: m.body["channel_uuid"] == r.channels[1]))[0]
@@ -298,7 +276,7 @@ async def test_incoming_multipart_messages_are_reassembled(amqp, publisher, sett
 
 async def test_incoming_single_message_goes_to_the_first_channel_when_no_address_matches(amqp, publisher, settings):
     async with running_connector(addresses=("+250700000001", "+250700000002"), **FAST) as r:
-        (inbound,) = await taps(amqp, settings, r, "sms.inbound")
+        (inbound,) = await taps(amqp, settings, "sms.inbound")
         assert await r.sim.inject_mo("250788555002", "12345", "STOP", "gsm7") == [0]
         message = (await inbound.wait(1))[0].body
         assert message["channel_uuid"] == r.channels[0] and message["text"] == "STOP"
@@ -307,20 +285,10 @@ async def test_incoming_single_message_goes_to_the_first_channel_when_no_address
 
 async def test_incoming_from_an_impossible_sender_is_refused(amqp, publisher, settings):
     async with running_connector(**FAST) as r:
-        (inbound,) = await taps(amqp, settings, r, "sms.inbound")
+        (inbound,) = await taps(amqp, settings, "sms.inbound")
         assert await r.sim.inject_mo("+1", "250700000001", "who am I") == [0x0A]
         await asyncio.sleep(0.2)
         assert inbound.messages == []
-
-
-class FailingPublisher:
-    """A broker that takes nothing: every publish raises."""
-
-    async def publish(self, *args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    async def publish_status(self, *args, **kwargs):
-        raise ConnectionError("broker unreachable")
 
 
 async def test_deliver_sm_is_refused_with_rx_t_appn_when_the_broker_cannot_take_it(amqp, publisher, settings):
@@ -329,14 +297,14 @@ async def test_deliver_sm_is_refused_with_rx_t_appn_when_the_broker_cannot_take_
         # the part that completes the message (whichever is handled last) is the one refused
         assert sorted(await r.sim.inject_mo("+250788555003", "250700000001", GSM_500, "gsm7", "udh")) == [0, 0, 0, 0x64]
         r.connector.publisher = r.runtime.publisher  # the broker is back: the SMSC's redelivery goes through
-        (inbound,) = await taps(amqp, settings, r, "sms.inbound")
+        (inbound,) = await taps(amqp, settings, "sms.inbound")
         assert await r.sim.inject_mo("+250788555003", "250700000001", GSM_500, "gsm7", "udh", ref=77) == [0, 0, 0, 0]
         assert (await inbound.wait(1))[0].body["text"] == GSM_500
 
 
 async def test_receipt_is_refused_with_rx_t_appn_when_the_broker_cannot_take_it(amqp, publisher, settings):
     async with running_connector(publisher=FailingPublisher(), sim={"receipt_retry_delay": 0.3}, **FAST) as r:
-        (status,) = await taps(amqp, settings, r, "sms.status")
+        (status,) = await taps(amqp, settings, "sms.status")
         await r.send(publisher, "receipt later")
         await status.wait(1, where=of("wired"))
         assert await r.sim.wait_for(lambda: r.sim.stats()["receipts_failed"] >= 1, 3)

@@ -65,7 +65,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -81,6 +81,7 @@ from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.tls import TlsConfigError, client_context
 from ..core.urns import UrnError, sender_urn
+from ..protocols.gsm import decode_user_data
 from .link import Link
 from .metrics import metrics_for
 from .session import LinkDown, Session
@@ -170,12 +171,16 @@ class Incoming:
     part: tuple[str, int, int, bytes] | None = None
 
 
-@dataclass
-class Parts:
-    """What :meth:`SmscConnector.build_parts` returns: the parts in order."""
-
-    parts: list[Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+def incoming_text(source: str, destination: str, sender: str, summary: dict[str, Any], data) -> Incoming:
+    """An :class:`Incoming` from a codec's decoded user data (`text`, `payload` in `dcs`, and
+    `ref`/`total`/`seq` of a concatenation UDH): a part keeps the DCS octet and the payload,
+    which :meth:`SmscConnector.join_parts` joins once every part is in."""
+    incoming = Incoming(source, destination, sender, summary)
+    if data.ref is not None and data.total > 1:
+        incoming.part = (f"udh:{data.ref}:{data.total}", data.seq, data.total, bytes([data.dcs & 0xFF]) + data.payload)
+    else:
+        incoming.text = data.text
+    return incoming
 
 
 def attachment_url(attachment: str) -> str:
@@ -209,6 +214,13 @@ def international(number: str, international_ton: bool = False) -> str:
     return number
 
 
+def recipient_key(number: str, stamp: str) -> str:
+    """The id key of UCP and CIMD2 submits: the recipient's last 7 digits and the SMSC's
+    time stamp (SCTS / 060). Receipts name the recipient and repeat the stamp, and SMSCs
+    write the number with or without its country prefix (Kannel matches the same way)."""
+    return f"{''.join(c for c in number if c.isdigit())[-7:]}:{stamp}"
+
+
 def _plain(address: str | None) -> str:
     a = (address or "").strip()
     return a[1:] if a.startswith("+") else a
@@ -232,11 +244,13 @@ class SmscConnector:
     are shortened by tests.
     """
 
-    #: `smpp`, `ucp` or `cimd2`: the transport key prefix, the Redis namespace, the metrics.
+    #: `smpp`, `ucp` or `cimd2`: the transport key prefix, the Redis namespace, the metrics,
+    #: and the ChannelLog `type` of sends and receipts.
     protocol = ""
-    #: ChannelLog `type` of a send and of a receipt; the ChannelLog field the frames go in.
-    log_type = "smpp"
-    log_field = "smpp"
+    #: The protocol's session (a :class:`~.session.Session` subclass).
+    session_class: type[Session] = Session
+    #: The ChannelLog field the frame summaries go in.
+    log_field = "frames"
 
     def __init__(
         self,
@@ -286,7 +300,13 @@ class SmscConnector:
         return ["session"]
 
     async def open_session(self, role: str) -> Session:
-        """Connect and log in one session whose deliveries go to the connector."""
+        """Connect and log in one session whose deliveries go to the connector's
+        ``on_deliver`` (the protocol's: it answers in the protocol's terms)."""
+        return await self.session_class.open(self.connection, role, self.on_deliver)
+
+    async def on_deliver(self, frame):
+        """A delivery from the SMSC -> :meth:`on_report` or :meth:`on_message` -> the
+        protocol's answer."""
         raise NotImplementedError
 
     def build_parts(self, channel, request: SendRequest, ref: int) -> list[Any]:
@@ -303,8 +323,10 @@ class SmscConnector:
         return message_id
 
     def join_parts(self, parts: list[bytes]) -> str:
-        """The text of a multipart message from the bytes of its parts, in order."""
-        raise NotImplementedError
+        """The text of a multipart message from its parts in order (each the DCS octet and
+        the payload). The payloads are joined before decoding, so an escape or surrogate pair
+        a sender did cut still comes out whole."""
+        return decode_user_data(b"".join(p[1:] for p in parts), parts[0][0])
 
     def link_summary(self, kind: str, detail: dict) -> dict[str, Any]:
         """What the channel log shows of a login, failed login or close (never a password)."""
@@ -392,7 +414,7 @@ class SmscConnector:
         task.add_done_callback(self._tasks.discard)
 
     def channel_log(self, channel_uuid: str, msg_id, frames: list[dict], errors: list[str], kind: str | None = None) -> ChannelLog:
-        return ChannelLog(channel_uuid=channel_uuid, type=kind or self.log_type, msg_id=msg_id,
+        return ChannelLog(channel_uuid=channel_uuid, type=kind or self.protocol, msg_id=msg_id,
                           errors=[redact(e) for e in errors], **{self.log_field: frames})  # fmt: skip
 
     # ------------------------------------------------------------------ sending
@@ -567,7 +589,7 @@ class SmscConnector:
                 update = StatusUpdate(id=mapping.id, uuid=mapping.uuid, channel_uuid=mapping.channel_uuid, status=status,
                                       external_id=mapping.external_id, transport=self.transport, error=error)  # fmt: skip
                 await self.publisher.publish_status(update)
-                self._receive_log(mapping.channel_uuid, mapping.id, report.summary, [], self.log_type)
+                self._receive_log(mapping.channel_uuid, mapping.id, report.summary, [], self.protocol)
         except Exception as exc:
             log.warning("receipt not published; answered 'try later'", extra={"connection": self.name, "error": repr(exc)})
             if claimed:
@@ -598,7 +620,7 @@ class SmscConnector:
             await self.publisher.publish_status(update)
         except Exception:
             return Answer.RETRY
-        self._receive_log(channel.uuid, None, report.summary, ["no message is known under this receipt id"], self.log_type)
+        self._receive_log(channel.uuid, None, report.summary, ["no message is known under this receipt id"], self.protocol)
         return Answer.OK
 
     async def on_message(self, incoming: Incoming) -> Answer:

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 LOGIN_TIMEOUT_S = 10.0
 LOGOUT_TIMEOUT_S = 2.0
+#: A keep-alive gets max(keepalive interval, this) to be answered before the session closes.
+KEEPALIVE_ANSWER_MIN_S = 10.0
 _DRAIN_ABOVE = 256 * 1024
 
 #: What a session calls for each delivery from the SMSC; returns the protocol's answer.
@@ -309,7 +311,7 @@ class Session:
                 continue
             key, data = self.keepalive()
             try:
-                await self.request(key, data, max(interval, 10.0))
+                await self.request(key, data, max(interval, KEEPALIVE_ANSWER_MIN_S))
             except TimeoutError:
                 self.shutdown("keep-alive unanswered")
                 return

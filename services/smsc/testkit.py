@@ -7,6 +7,7 @@ with ``port``, ``wait_for(predicate, timeout)`` and ``stop()``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -118,3 +119,51 @@ async def running_connector(
                          **{**defaults, **(connection or {})})  # fmt: skip
     async with running(connector_class, simulator, text, name, channel_uuids, bind_timeout=bind_timeout, **options) as r:
         yield r
+
+
+class ScriptedSmsc:
+    """A TCP peer for session tests: every frame (STX..ETX) a client sends is kept in
+    `received` and handed to `answer(frame_bytes)`, whose bytes (if any) are written back;
+    :meth:`send` writes raw bytes, e.g. a malformed frame. Not an SMSC: a script of one."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.received: list[bytes] = []
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> ScriptedSmsc:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        buffer = b""
+        while data := await reader.read(65536):
+            buffer += data
+            while (end := buffer.find(b"\x03")) >= 0:
+                frame, buffer = buffer[: end + 1], buffer[end + 1 :]
+                self.received.append(frame)
+                reply = self.answer(frame)
+                if reply:
+                    writer.write(reply)
+
+    def send(self, data: bytes) -> None:
+        for writer in self._writers:
+            writer.write(data)
+
+    async def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()

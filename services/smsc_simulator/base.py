@@ -131,6 +131,10 @@ class Session:
         if not self.closed:
             self.transport.write(data)
 
+    def send(self, unit: Any) -> None:  # pragma: no cover - every protocol overrides
+        """Encode ``unit`` (a PDU, frame or packet) and write it."""
+        raise NotImplementedError
+
 
 @dataclass
 class Receipt:
@@ -388,6 +392,8 @@ class SimulatorBase:
         self._sessions.add(session)
         self.counters["connections"] += 1
         log.info("connection accepted", extra={"protocol": self.protocol, "peer": session.peer})
+        if session.can_receive:  # no login needed (UCP without accounts): deliver what waits
+            self._flush_pending(session.account)
         try:
             await self._converse(session)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -440,6 +446,17 @@ class SimulatorBase:
         log.info("logged in", extra={"protocol": self.protocol, "peer": session.peer, "system_id": account})
         if session.can_receive:
             self._flush_pending(account)
+
+    def _login(self, session: Session, account: str, password: str, accepted: Any, refused: Any) -> None:
+        """Answer a login with ``accepted`` (and start delivering to the session) or, when the
+        credentials do not match ``accounts``, with ``refused``."""
+        if not self._check_login(account, password):
+            self.counters["bind_failures"] += 1
+            log.warning("login refused", extra={"peer": session.peer, "system_id": account})
+            session.send(refused)
+            return
+        session.send(accepted)
+        self._logged_in(session, account)
 
     def _check_login(self, account: str, password: str, compare_len: int | None = None) -> bool:
         if self.accounts is None:

@@ -96,15 +96,8 @@ class Cimd2Simulator(SimulatorBase):
         return handler(self, s, item)
 
     def _on_login(self, s: _Cimd2Session, packet: Packet):
-        user = packet.get(cimd2.P_USER) or ""
-        if not self._check_login(user, packet.get(cimd2.P_PASSWORD) or ""):
-            self.counters["bind_failures"] += 1
-            log.warning("login refused", extra={"peer": s.peer, "system_id": user})
-            s.send(cimd2.response(packet, error=100, error_text="invalid login"))
-            return None
-        s.send(cimd2.response(packet))
-        self._logged_in(s, user)
-        return None
+        self._login(s, packet.get(cimd2.P_USER) or "", packet.get(cimd2.P_PASSWORD) or "",
+                    cimd2.response(packet), cimd2.response(packet, error=100, error_text="invalid login"))
 
     def _on_logout(self, s: _Cimd2Session, packet: Packet):
         self.counters["unbinds"] += 1

@@ -115,14 +115,7 @@ class UcpSimulator(SimulatorBase):
 
     def _on_login(self, s: _UcpSession, frame: Frame):
         user, password = ucp.parse_login(frame)
-        if not self._check_login(user, password):
-            self.counters["bind_failures"] += 1
-            log.warning("login refused", extra={"peer": s.peer, "system_id": user})
-            s.send(ucp.nack(frame, ucp.EC_AUTHENTICATION))
-            return None
-        s.send(ucp.ack(frame))
-        self._logged_in(s, user)
-        return None
+        self._login(s, user, password, ucp.ack(frame), ucp.nack(frame, ucp.EC_AUTHENTICATION))
 
     def _on_alert(self, s: _UcpSession, frame: Frame):
         self.counters["enquire_links"] += 1

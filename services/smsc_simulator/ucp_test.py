@@ -261,3 +261,17 @@ async def test_every_frame_the_simulator_writes_passes_decode_emimsg(sim, client
     frames = client.conn.frames_in()
     assert {ucp.decode_frame(f).ot for f in frames} == {31, 51, 52, 53, 60}
     assert emi_problems(frames) == []
+
+
+async def test_receipts_wait_for_the_next_connection():
+    """A notification whose connection fell waits, and goes to the next session of the same
+    account (here an IP-authenticated one, which never logs in)."""
+    async with UcpSimulator(receipt_delay=0.2) as sim:
+        first = await Client.connect(sim, user=None)
+        [result] = await first.submit(text="before the drop")
+        await first.conn.close()
+        assert await sim.wait_for(lambda: sim.stats()["receipts_pending"] == 1, T)
+        second = await Client.connect(sim, user=None)
+        [note] = await second.notifications(1)
+        assert note["SCTS"] == ucp.split_adc_scts(result.sm)[1]
+        await second.conn.close()

@@ -24,7 +24,10 @@ def make_var(name: str) -> str:
 async def test_the_demo_channels_file_passes_channels_check():
     code, out, err = await run_cli("channels", "check", "compose/channels.demo.yaml")
     assert code == 0, err
-    assert out.startswith("OK: 2 channels, 1 SMPP connections")
+    assert out.startswith("OK: 4 channels, 1 SMPP connections, 1 UCP connections, 1 CIMD2 connections")
+    code, out, err = await run_cli("channels", "list", "compose/channels.demo.yaml")
+    assert code == 0, err
+    assert "ucp (connection demo-ucp)  Demo UCP  1235" in out and "cimd2 (connection demo-cimd2)  Demo CIMD2  1236" in out
 
 
 def test_make_run_starts_what_the_demo_channels_file_needs():
@@ -34,6 +37,7 @@ def test_make_run_starts_what_the_demo_channels_file_needs():
     assert external.config.send_url.startswith(f"http://127.0.0.1:{make_var('DEMO_SINK_PORT')}/")
     names = {s.name for s in plan(registry, demo_sink_port=int(make_var("DEMO_SINK_PORT")))}
     assert {"smsc-sim.demo-smsc", "smpp.demo-smsc", "demo-sink"} <= names
+    assert {"smsc-sim.demo-ucp", "ucp.demo-ucp", "smsc-sim.demo-cimd2", "cimd2.demo-cimd2"} <= names
     assert "SEND_ALLOW_PRIVATE=true" in MAKEFILE  # the demo sink is on loopback
 
 

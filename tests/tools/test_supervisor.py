@@ -146,3 +146,52 @@ async def test_run_all_starts_what_exists_restarts_a_killed_child_and_stops_on_s
     assert not [pid for pid in pids if alive(pid)], "children outlived the supervisor"
     await lines.wait_for(msg="all services stopped")
     assert (await lines.wait_for(msg="service stopped", child="demo-sink"))["returncode"] == 0
+
+
+SMSC_CHANNELS = """\
+channels:
+  - {{uuid: 6e1f0a52-6c1e-4b7a-9e0d-2f5a7c9b1e11, type: ucp, connection: op-ucp, address: "1234"}}
+  - {{uuid: 7a2e1b63-6c1e-4b7a-9e0d-2f5a7c9b1e22, type: cimd2, connection: op-cimd, address: "5678"}}
+smsc_connections:
+  - {{name: op-ucp, protocol: ucp, host: 127.0.0.1, port: {ucp}, username: sb, password: "ucp-s3cr3t", simulator: true}}
+  - {{name: op-cimd, protocol: cimd2, host: 127.0.0.1, port: {cimd2}, username: sb, password: "cimd-s3cr3t", simulator: true}}
+"""
+
+
+def test_ucp_and_cimd2_connections_get_their_connector_and_simulator():
+    registry = parse_channels(SMSC_CHANNELS.format(ucp=5000, cimd2=9971), "channels.yaml")
+    services = {s.name: s for s in plan(registry)}
+    assert [n for n in services if "." in n] == ["smsc-sim.op-ucp", "ucp.op-ucp", "smsc-sim.op-cimd", "cimd2.op-cimd"]
+    assert services["ucp.op-ucp"].module == "services.ucp_connector" and services["ucp.op-ucp"].cli == ("run", "ucp")
+    assert services["cimd2.op-cimd"].args == ("--connection", "op-cimd")
+    assert services["smsc-sim.op-cimd"].args == (
+        "--host", "127.0.0.1", "--port", "9971", "--control-port", "9972", "--system-id", "sb", "--protocol", "cimd2",
+    )
+    assert dict(services["smsc-sim.op-ucp"].env) == {"SMSC_SIM_PASSWORD": "ucp-s3cr3t"}
+
+
+async def test_run_all_sends_through_ucp_and_cimd2_simulators(tmp_path: Path, amqp, publisher, settings):
+    from services.core.models import SendRequest
+    from tests.helpers import Tap
+
+    ports = {"ucp": free_port(), "cimd2": free_port()}
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(SMSC_CHANNELS.format(**ports))
+    status = await Tap.open(amqp, settings, "sms.status", "status.delivered.#")
+    proc = await start_cli("run", "all", "--channels", str(channels), env={"INBOUND_PORT": str(free_port())})
+    lines = Lines(proc.stdout)
+    try:
+        await lines.wait_for(msg="UCP bound", connection="op-ucp", timeout=30)
+        await lines.wait_for(msg="CIMD2 bound", connection="op-cimd", timeout=30)
+        await lines.wait_for(msg="service started", child="router")
+        for n, channel in enumerate(("6e1f0a52-6c1e-4b7a-9e0d-2f5a7c9b1e11", "7a2e1b63-6c1e-4b7a-9e0d-2f5a7c9b1e22"), 1):
+            request = SendRequest(id=n, channel_uuid=channel, to="+250788123123", text=f"through run all {n}")
+            await publisher.publish("sms.outbound", f"send.{channel}", request.to_bytes())
+        delivered = await status.wait(2, timeout=30)
+        assert sorted((m.body["id"], m.body["transport"]) for m in delivered) == [(1, "ucp.op-ucp"), (2, "cimd2.op-cimd")]
+        assert "ucp-s3cr3t" not in str(lines.entries) and "cimd-s3cr3t" not in str(lines.entries)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 15)
+    finally:
+        await stop(proc)
+    assert proc.returncode == 0
