@@ -116,7 +116,6 @@ class Link:
         while not self._stopping:
             index = await self.leases.acquire()
             log.info("bind lease taken", extra={"connection": name, "lease": index, "binds": len(self.leases.keys)})
-            self.on_event("lease", {"bind": self.roles[0], "lease": index})
             self._start_keepers()
             try:
                 await self.leases.hold()
