@@ -155,7 +155,7 @@ async def test_requests_that_cannot_be_sent_fail_with_a_reason(kit, amqp, publis
 
 
 async def test_throttling_pauses_the_link_and_recovers(kit, amqp, publisher, settings):
-    async with kit.running_connector(sim={"faults": {"tps_limit": 8}}, **FAST) as r:
+    async with kit.running_connector(sim={"faults": {"tps_limit": 3}}, **FAST) as r:
         (status,) = await taps(amqp, settings, "sms.status")
         for i in range(20):
             await r.send(publisher, f"burst {i}")

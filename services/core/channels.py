@@ -24,6 +24,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .redact import is_secret_key, register_secret
@@ -177,6 +178,13 @@ Channel = Annotated[ExternalChannel | RestChannel | SmppChannel | UcpChannel | C
 SmscChannel = SmppChannel | UcpChannel | Cimd2Channel
 
 
+def tls_keys_need_tls(connection):
+    """`tls_ca` or `tls_verify: false` without `tls: true` is a mistake, not a no-op."""
+    if not connection.tls and (connection.tls_ca is not None or not connection.tls_verify):
+        raise ValueError("tls_ca and tls_verify apply only with tls: true")
+    return connection
+
+
 class SmppConnection(BaseModel):
     model_config = ConfigDict(extra="forbid", title="SmppConnection")
 
@@ -195,13 +203,22 @@ class SmppConnection(BaseModel):
     window: int = Field(10, gt=0, le=1000)
     tps: float = Field(0, ge=0)
     enquire_link_s: float = Field(30, gt=0)
-    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10], min_length=1)
     submit_timeout_s: float = Field(10, gt=0)
     default_coding: Literal["gsm7", "latin1", "ucs2"] = "gsm7"
     long_messages: Literal["udh", "sar", "payload"] = "udh"
     registered_delivery: int = Field(1, ge=0, le=255)
     dlr_id_format: Literal["auto", "same", "hex", "dec"] = "auto"
     simulator: bool = False
+    # Issue 13: how many copies may hold a login at once (the rest wait as standbys), and TLS.
+    binds: int = Field(1, ge=1, le=64)
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_verify: bool = True
+
+    @model_validator(mode="after")
+    def _tls_keys_need_tls(self):
+        return tls_keys_need_tls(self)
 
 
 class _SmscLink(BaseModel):
@@ -216,10 +233,19 @@ class _SmscLink(BaseModel):
     password: str = ""
     tps: float = Field(0, ge=0)
     keepalive_s: float = Field(30, gt=0)
-    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10, 30], min_length=1)
+    reconnect_s: list[float] = Field(default_factory=lambda: [1, 2, 5, 10], min_length=1)
     submit_timeout_s: float = Field(10, gt=0)
     registered_delivery: bool = True
     simulator: bool = False
+    # Issue 13: how many copies may hold a login at once (the rest wait as standbys), and TLS.
+    binds: int = Field(1, ge=1, le=64)
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_verify: bool = True
+
+    @model_validator(mode="after")
+    def _tls_keys_need_tls(self):
+        return tls_keys_need_tls(self)
 
 
 class UcpConnection(_SmscLink):

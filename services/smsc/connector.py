@@ -21,6 +21,17 @@ logged in):
    queue message is acked; `wired` (external_id: the first part's id as the SMSC gave it)
    once every part was accepted, and one ChannelLog listing the exchanges.
 
+A message holds one of `window` slots from its first submit until its ids are recorded
+(issue 13): after a kill -9 at most `window` messages can have reached the SMSC without the
+record that stops their redelivery, so duplicates are bounded by the window. While Redis is
+away the record is tried again until it is written (the message is neither acked nor
+reported meanwhile), and once `window` messages wait for their record no new submit goes
+out; receipts arriving meanwhile are answered "try later" and come again.
+
+Scaling (issue 13): `tps` is the connection's, shared in Redis by every copy of the
+connector (:class:`~services.core.ratelimit.SharedTokenBucket`); `binds: N` copies log in at
+once, the others wait as standbys (:mod:`services.core.leases`).
+
 When the link goes down, what is in flight is requeued at once (those submits were not
 confirmed). **Possible duplicate:** when no answer comes within `submit_timeout_s` the
 session is closed and the message redelivered, but the SMSC may have accepted it before
@@ -63,16 +74,20 @@ from ..core.broker import Delivery, Publisher, Requeue
 from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
 from ..core.heartbeat import RateMeter, SmscHealth
+from ..core.leases import Leases
 from ..core.models import ChannelLog, InboundMessage, SendRequest, StatusError, StatusUpdate, split_urn
+from ..core.ratelimit import SharedTokenBucket
 from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
+from ..core.tls import TlsConfigError, client_context
 from ..core.urns import UrnError, sender_urn
 from ..protocols.gsm import decode_user_data
 from .link import Link
 from .metrics import metrics_for
 from .session import LinkDown, Session
 from .store import Mapping, Store
+from .window import Window
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +107,9 @@ PREFETCH = 300
 #: instead of failing: hundreds of receipts and submits can want one at the same moment.
 REDIS_CONNECTIONS = 32
 REDIS_WAIT_S = 10.0
-#: Waits before writing the id mappings again when Redis failed after the SMSC accepted.
-RECORD_RETRY_DELAYS_S = (0.2, 1.0, 3.0)
+#: Waits before writing the id mappings again when Redis failed after the SMSC accepted
+#: (the last repeats, for as long as Redis is away: the record is never given up).
+RECORD_RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0)
 #: Every message and receipt allocates futures, tasks and dicts by the dozen: with the default
 #: young-generation threshold (700) the collector ran every few messages and took ~13 % of
 #: the connector's CPU (py-spy --native). Objects are freed by reference counting anyway;
@@ -261,9 +277,15 @@ class SmscConnector:
         self.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             runtime.settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S))  # fmt: skip
         self.store = Store(self.redis, runtime.settings.prefix, self.protocol, connection.name, self.id_key)
-        link_options = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
+        link_options: dict[str, Any] = {} if throttle_first_s is None else {"throttle_first_s": throttle_first_s}
+        base = f"{runtime.settings.prefix}{self.protocol}:{connection.name}"
+        if connection.tps > 0:
+            link_options["bucket"] = SharedTokenBucket(self.redis, f"{base}:tps", connection.tps)
+        link_options["leases"] = Leases(self.redis, f"{base}:bind", getattr(connection, "binds", 1))
         self.link = Link(connection, self.roles(), self.open_session, self.metrics, self._on_bind_state,
                          self._on_bind_event, **link_options)  # fmt: skip
+        #: messages between their first submit and their written record (see the module docstring)
+        self.unrecorded = Window(connection.window)
         self.consumer = None
         self.logs: ChannelLogPublisher | None = None
         self._refs = itertools.count(1)
@@ -442,14 +464,18 @@ class SmscConnector:
             raise Requeue(f"{self.name} is not bound")
 
         exchanges: list[dict[str, Any]] = []
-        if len(parts) == 1:
-            results = [await self._submit_part(parts[0], exchanges)]
-        else:
-            results = await asyncio.gather(*(self._submit_part(p, exchanges) for p in parts), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-        await self._conclude(request, delivery, len(parts), results, exchanges)
+        await self.unrecorded.acquire()
+        try:
+            if len(parts) == 1:
+                results = [await self._submit_part(parts[0], exchanges)]
+            else:
+                results = await asyncio.gather(*(self._submit_part(p, exchanges) for p in parts), return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
+            await self._conclude(request, delivery, len(parts), results, exchanges)
+        finally:
+            self.unrecorded.release()
         return None
 
     async def _submit_part(self, part, exchanges: list[dict[str, Any]]) -> Submitted:
@@ -514,20 +540,24 @@ class SmscConnector:
         self.logs.add(self.channel_log(request.channel_uuid, request.id, exchanges, errors))
 
     async def _record(self, request: SendRequest, mappings: list[Mapping], message_ids: list[str], wired: bytes | None) -> None:
-        """Write the id mappings (and the `sent:` record), retrying a failing Redis a few
-        times. The SMSC has accepted the parts, so when Redis stays down the message is still
-        reported rather than requeued (which would send it twice); its receipts will then be
-        published with their external_id only."""
-        for delay in (*RECORD_RETRY_DELAYS_S, None):
+        """Write the id mappings (and the `sent:` record), trying again for as long as Redis
+        fails (CONTRACT: the correlation is stored before the ack). The SMSC has accepted the
+        parts: requeueing would send them twice, and reporting without the record would
+        leave their receipts uncorrelated, so the message waits, holding its window slot."""
+        failures = 0
+        while True:
             try:
                 await self.store.record_submits(mappings, message_ids, wired)
-                return
+                break
             except Exception as exc:
-                if delay is None:
-                    log.error("could not record the message ids; its receipts will not be correlated",
+                if failures == 0:
+                    log.error("could not record the message ids; holding the message until Redis answers",
                               extra={"connection": self.name, "msg_id": request.id, "error": repr(exc)})  # fmt: skip
-                    return
-                await asyncio.sleep(delay)
+                await asyncio.sleep(RECORD_RETRY_DELAYS_S[min(failures, len(RECORD_RETRY_DELAYS_S) - 1)])
+                failures += 1
+        if failures:
+            log.info("message ids recorded after Redis came back",
+                     extra={"connection": self.name, "msg_id": request.id, "attempts": failures + 1})  # fmt: skip
 
     def _status(self, request: SendRequest, status: str, code: str, message: str, attempt: int | None,
                 retry_in_ms: int | None = None) -> StatusUpdate:  # fmt: skip
@@ -572,13 +602,12 @@ class SmscConnector:
         status = report.status
         claimed = False
         try:
-            if mapping.parts > 1:
-                if status == "delivered":
-                    publish = await self.store.part_delivered(mapping)
-                else:
-                    publish = claimed = await self.store.claim_status(mapping, status)
+            if mapping.parts > 1 and status == "delivered":
+                publish = await self.store.part_delivered(mapping)
             else:
-                publish = True
+                # once per message and state: a receipt the SMSC sends again because the link
+                # fell before our answer does not publish a second status
+                publish = claimed = await self.store.claim_status(mapping, status)
             if publish:
                 error = StatusError(code=report.code, message=report.detail) if report.code else None
                 update = StatusUpdate(id=mapping.id, uuid=mapping.uuid, channel_uuid=mapping.channel_uuid, status=status,
@@ -690,6 +719,12 @@ def main_for(connector: type[SmscConnector], prog: str, argv: list[str] | None =
             known = ", ".join(sorted(n for n, c in runtime.registry.connections.items() if c.protocol == protocol)) or "none"
             print(f"{runtime.registry.source}: no {protocol.upper()} connection {connection!r} (known: {known})", file=sys.stderr)
             raise SystemExit(2)
+        if getattr(conn, "tls", False):
+            try:
+                client_context(conn.tls_ca, conn.tls_verify)
+            except TlsConfigError as exc:
+                print(f"{runtime.registry.source}: connection {connection!r}: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
         await connector(runtime, conn).start()
         # What start-up created lives as long as the process: keep it out of every collection.
         gc.collect()

@@ -31,11 +31,13 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+from ..core.tls import TlsConfigError, client_context, describe
 from .window import Window
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,21 @@ class LoginRefused(Exception):
 class Closed(Exception):
     """Raised by a protocol's frame reader or request handler to close the session with a
     reason (an unbind from the SMSC, an unreadable stream)."""
+
+
+async def open_stream(connection) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """TCP to `host:port`, over TLS when the connection says `tls: true` (the certificate
+    checked against `tls_ca` or the system CAs unless `tls_verify: false`; `host` as SNI).
+    A failed handshake or an unusable `tls_ca` is a ConnectionError with one clear line, so
+    the link logs it and retries like any failed connect."""
+    if not getattr(connection, "tls", False):
+        return await asyncio.open_connection(connection.host, connection.port)
+    try:
+        context = client_context(connection.tls_ca, connection.tls_verify)
+        return await asyncio.open_connection(connection.host, connection.port, ssl=context,
+                                             server_hostname=connection.host)  # fmt: skip
+    except (ssl.SSLError, TlsConfigError) as exc:
+        raise ConnectionError(describe(exc)) from None
 
 
 class Session:
@@ -160,7 +177,7 @@ class Session:
 
     async def _connect_and_login(self) -> None:
         c = self.connection
-        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(c.host, c.port), CONNECT_TIMEOUT_S)
+        self._reader, self._writer = await asyncio.wait_for(open_stream(c), CONNECT_TIMEOUT_S)
         sock = self._writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

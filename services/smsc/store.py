@@ -11,8 +11,12 @@ restarts. Keys (all prefixed with SWITCHBOARD_PREFIX; `<p>` is the protocol: smp
     The `wired` status of a request whose parts were all accepted: a redelivered request is
     not submitted again, its status is republished (CONTRACT section 8).
 `<p>:<conn>:dlr:<first id key>:delivered` / `...:<status>` (72 h)
-    Receipt progress of a multipart message: the parts that said delivered (a set, so a
-    repeated receipt counts once) and a flag per status already published.
+    Receipt progress: the parts of a multipart message that said delivered (a set, so a
+    repeated receipt counts once) and, for every message, a flag per status already
+    published (a receipt the SMSC sends again publishes nothing the second time).
+`<p>:<conn>:tps` and `<p>:<conn>:bind:<i>` (seconds)
+    The connection's shared tps bucket (:class:`~services.core.ratelimit.SharedTokenBucket`)
+    and its `binds` leases (:mod:`services.core.leases`).
 `<p>:<conn>:mo:<source>:<destination>:<group>` (1 h)
     The parts of an incoming multipart message received so far (a hash seq -> the protocol's
     bytes for that part), so that a restart or another process holding the link loses nothing.

@@ -159,7 +159,9 @@ class SimulatorBase:
     ``receipt_delay``: seconds before a receipt goes out; receipts answered with an error
     are sent again after ``receipt_retry_delay`` s, at most ``receipt_max_retries`` times;
     ``control_port``: port of the HTTP control interface (None: none; 0: ephemeral);
-    ``max_records``: how many messages and raw submits are kept (oldest dropped first).
+    ``max_records``: how many messages and raw submits are kept (oldest dropped first);
+    ``ssl``: an ``ssl.SSLContext`` with the server certificate: the port then speaks TLS (an
+    SMSC behind stunnel, Kannel's ``use-ssl``).
     """
 
     protocol: ClassVar[str] = ""
@@ -173,8 +175,9 @@ class SimulatorBase:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_port: int | None = None,
                  accounts: dict[str, str] | None = None, receipt_delay: float = 0.5,
                  receipt_retry_delay: float = 1.0, receipt_max_retries: int = 3,
-                 faults: Faults | dict[str, Any] | None = None, max_records: int = 100_000):
+                 faults: Faults | dict[str, Any] | None = None, max_records: int = 100_000, ssl: Any = None):
         self.host = host
+        self.ssl = ssl  # an ssl.SSLContext with the server certificate: the SMSC port speaks TLS
         self.port = port
         self.control_port = control_port
         self.accounts = dict(accounts) if accounts is not None else None
@@ -257,7 +260,7 @@ class SimulatorBase:
         """Listen on ``host:port`` (and the control port); ``self.port`` becomes the bound port."""
         self._loop = asyncio.get_running_loop()
         self._running = True
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.control_port is not None:
             from .control import ControlServer

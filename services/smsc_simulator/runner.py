@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 
 import typer
 
@@ -78,6 +79,8 @@ def smsc_sim(
     receipt_rule: list[str] | None = typer.Option(None, help="PREFIX=STAT, e.g. +2507=UNDELIV (repeatable)."),
     receipt_retry_delay: float = typer.Option(1.0, help="Seconds before a refused receipt is sent again."),
     receipt_max_retries: int = typer.Option(3, help="How often a refused receipt is sent again."),
+    tls_cert: str | None = typer.Option(None, help="PEM certificate (chain): the SMSC port speaks TLS."),
+    tls_key: str | None = typer.Option(None, help="PEM private key of --tls-cert."),
     log_level: str = typer.Option("INFO", envvar="LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the bundled SMSC simulator (SMPP 3.4, UCP/EMI or CIMD2 over TCP, plus an HTTP
@@ -92,6 +95,15 @@ def smsc_sim(
         errors = {p: cls.parse_error(s) for p, s in _pairs(error_prefix, "--error-prefix").items()}
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    context = None
+    if tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(tls_cert, tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise typer.BadParameter(f"--tls-cert/--tls-key: {exc}") from None
     common: dict = dict(
         control_port=None if control_port < 0 else control_port,
         accounts={system_id: password or ""} if system_id else None,
@@ -99,6 +111,7 @@ def smsc_sim(
         receipt_max_retries=receipt_max_retries,
         faults={"tps_limit": tps_limit, "error_by_prefix": errors,
                 "receipt_rules": _pairs(receipt_rule, "--receipt-rule")},
+        ssl=context,
     )
     if cls is SmscSimulator:
         common.update(id_format=id_format, dlr_id_format=dlr_id_format)

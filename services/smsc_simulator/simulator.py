@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from typing import Any
 
 from services.protocols.smpp import (
@@ -105,14 +106,14 @@ class SmscSimulator(SimulatorBase):
                  dlr_id_format: str = "same", receipt_delay: float = 0.5,
                  receipt_retry_delay: float = 1.0, receipt_max_retries: int = 3,
                  faults: Faults | dict[str, Any] | None = None, smsc_system_id: str = "SWSIM",
-                 id_start: int | None = None, max_records: int = 100_000):
+                 id_start: int | None = None, max_records: int = 100_000, ssl: Any = None):
         if id_format not in ("hex", "dec"):
             raise ValueError("id_format must be hex or dec")
         if dlr_id_format not in ("same", "hex", "dec"):
             raise ValueError("dlr_id_format must be same, hex or dec")
         super().__init__(host, port, control_port=control_port, accounts=accounts,
                          receipt_delay=receipt_delay, receipt_retry_delay=receipt_retry_delay,
-                         receipt_max_retries=receipt_max_retries, faults=faults, max_records=max_records)
+                         receipt_max_retries=receipt_max_retries, faults=faults, max_records=max_records, ssl=ssl)
         self.id_format = id_format
         self.dlr_id_format = dlr_id_format
         self.smsc_system_id = smsc_system_id
@@ -299,6 +300,7 @@ class SmscSimulator(SimulatorBase):
             "sar_msg_ref_num": pdu.sar_msg_ref_num, "sar_total_segments": pdu.sar_total_segments,
             "sar_segment_seqnum": pdu.sar_segment_seqnum,
             "status": None if status is None else status_name(status), "message_id": message_id,
+            "at": time.monotonic(),
         })
 
     def _accept_submit(self, s: _Session, pdu, message_id: str, n: int) -> None:
