@@ -156,8 +156,12 @@ class Callbacks:
         if ident is None:
             return
         key = self.runtime.key(f"door:{ident}")
-        for job in await self.plan_status(key, status):
-            await self.on_job(job, delivery)
+        jobs = await self.plan_status(key, status)  # claimed in flight already (see _claim)
+        try:
+            for job in jobs:
+                await self.on_job(job, delivery)
+        finally:
+            self._release(jobs)
 
     async def plan_status(self, key: str, status: StatusUpdate) -> list[CallbackJob]:
         """The jobs this status owes, decided once: a second delivery of the same status gets
@@ -173,7 +177,7 @@ class Callbacks:
                         return []
                     if decided in fields:
                         await pipe.reset()
-                        return [CallbackJob.model_validate(j) for j in orjson.loads(fields[decided])]
+                        return self._claim([CallbackJob.model_validate(j) for j in orjson.loads(fields[decided])])
                     record = orjson.loads(fields[b"d"])
                     now = time.time()
                     if record["kind"] == "kannel":
@@ -187,7 +191,7 @@ class Callbacks:
                     pipe.multi()
                     pipe.hset(key, mapping=updates)
                     await pipe.execute()
-                    return jobs
+                    return self._claim(jobs)
                 except WatchError:  # another status of the same message was planned meanwhile
                     continue
 
@@ -210,18 +214,28 @@ class Callbacks:
 
     # ------------------------------------------------------------------ delivering
 
+    def _claim(self, jobs: list[CallbackJob]) -> list[CallbackJob]:
+        """Mark `jobs` in flight in this process, with no await between their planning and
+        this: the message's next job (planned by another status a moment later) must find
+        them here and wait in memory, not in a retry queue."""
+        for job in jobs:
+            if job.key:
+                self._inflight.setdefault((job.key, job.seq), asyncio.Event())
+        return jobs
+
+    def _release(self, jobs: list[CallbackJob]) -> None:
+        for job in jobs:
+            if job.key:
+                done = self._inflight.pop((job.key, job.seq), None)
+                if done is not None:
+                    done.set()
+
     async def on_job(self, job: CallbackJob, delivery: Delivery) -> None:
-        # Say "in flight" before the first await: the message's next job, delivered right
-        # behind this one, must find it here and wait in memory instead of a retry queue.
-        done = asyncio.Event()
-        if job.key:
-            self._inflight[(job.key, job.seq)] = done
+        self._claim([job])  # before the first await (a job from the retry queues)
         try:
             await self._deliver(job, delivery)
         finally:
-            done.set()
-            if job.key and self._inflight.get((job.key, job.seq)) is done:
-                del self._inflight[(job.key, job.seq)]
+            self._release([job])
 
     async def _deliver(self, job: CallbackJob, delivery: Delivery) -> None:
         redis = self.runtime.redis

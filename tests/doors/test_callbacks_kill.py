@@ -14,10 +14,23 @@ import httpx
 import pytest
 
 from .rig import door_rig
-from .test_callbacks import sendsms
+from .test_kannel_door import courier as kn_request
+from .test_kannel_door import go_encode
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 120
+
+
+async def sendsms(http, rig, text: str, msg_id: int) -> None:
+    """As courier does: a 5xx (the edge's broker publish timing out on a loaded machine) is tried again."""
+    params = kn_request(rig, text, msg_id=msg_id)
+    params["dlr-url"] += "&m=%I"  # our message's uuid: a 503 whose publish went through after all makes a second one
+    for _ in range(10):
+        answer = await http.get("/cgi-bin/sendsms?" + go_encode(params).decode())
+        if answer.status_code != 503:
+            break
+        await asyncio.sleep(1)
+    assert (answer.status_code, answer.text) == (202, "0: Accepted for delivery")
 
 
 def start_worker(rig) -> subprocess.Popen:
@@ -33,6 +46,16 @@ async def rig(amqp, tmp_path):
 
 
 async def test_kill_9_under_load_loses_nothing_and_keeps_order(rig):
+    def reports(n: int) -> dict[str, list[int]]:
+        """Report types per message (our uuid) for courier's message 1000 + n."""
+        out: dict[str, list[int]] = {}
+        for request in rig.courier.answered(lambda r: r.query.get("id") == str(1000 + n)):
+            out.setdefault(request.query["m"], []).append(int(request.query["status"]))
+        return out
+
+    def complete_one(n: int) -> bool:
+        return bool(reports(n)) and all({8, 1} <= set(t) for t in reports(n).values())
+
     rig.courier.delay = 0.02  # RapidPro answering in 20 ms: callbacks are in flight when the kill comes
     worker = start_worker(rig)
     try:
@@ -44,12 +67,12 @@ async def test_kill_9_under_load_loses_nothing_and_keeps_order(rig):
         killed_at = len(rig.courier.answered())
         assert killed_at < 2 * MESSAGES, "the kill came too late to prove anything"
         worker = start_worker(rig)
-        complete = lambda: all({8, 1} <= set(rig.dlrs(1000 + n)) for n in range(MESSAGES))  # noqa: E731
-        assert await rig.courier.wait(complete, 60), [n for n in range(MESSAGES) if {8, 1} - set(rig.dlrs(1000 + n))][:10]
+        complete = lambda: all(complete_one(n) for n in range(MESSAGES))  # noqa: E731
+        assert await rig.courier.wait(complete, 90), [n for n in range(MESSAGES) if not complete_one(n)][:10]
         for n in range(MESSAGES):
-            types = rig.dlrs(1000 + n)
-            assert types.index(8) < types.index(1), types
-            assert 8 not in types[types.index(1):], types  # at least once, but never a wired after delivered
+            for types in reports(n).values():
+                assert types.index(8) < types.index(1), types
+                assert 8 not in types[types.index(1):], types  # at least once, but never a wired after delivered
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
