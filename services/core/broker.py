@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from .channels import AGGREGATORS
 from .metrics import MESSAGES, PUBLISH_SECONDS
 from .models import StatusError, StatusUpdate, new_uuid
+from .outage import OutageGate, is_dependency_error
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,15 @@ EXCHANGES: dict[str, str] = {
 UNROUTED_OK = {"sms.logs"}
 PERSISTENT = 2  # delivery_mode
 DELIVERY_LIMIT = 20
+# `dead.letters` is read by `switchboard dead list`, which takes and hands back (each hand-back
+# counts as a delivery). RabbitMQ 4.x gives quorum queues a delivery limit of 20 by default
+# and dead.letters has nowhere to dead-letter to, so its limit is set explicitly, high enough
+# never to be reached (3.x has no default; both accept this value).
+DEAD_LETTERS_DELIVERY_LIMIT = 1_000_000
+# Quorum queues replicate across this many nodes where the cluster has them (fewer: all).
+QUORUM_GROUP_SIZE = 3
+# Queues whose bodies are SendRequests: a dead letter from one of them gets a `failed` status.
+SEND_QUEUES = ("outbound.router", "transport.")
 
 
 def queue_bindings(settings: Settings, connections: list[str] = ()) -> dict[str, tuple[str, list[str]]]:
@@ -51,6 +61,9 @@ def queue_bindings(settings: Settings, connections: list[str] = ()) -> dict[str,
         "inbound.messages": ("sms.inbound", ["msg.#", "event.#"]),
         "status.updates": ("sms.status", ["status.#"]),
         "dead.letters": ("sms.dead", ["#"]),
+        # A copy of every dead letter for the router, which publishes the `failed` status of
+        # those the broker parked itself (delivery limit); dead.letters stays for inspection.
+        "dead.statuses": ("sms.dead", ["#"]),
     }
     for name in AGGREGATORS:
         queues[f"transport.rest.{name}"] = ("sms.transport", [f"rest.{name}"])
@@ -62,8 +75,13 @@ def queue_bindings(settings: Settings, connections: list[str] = ()) -> dict[str,
 
 
 def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
-    args: dict[str, Any] = {"x-queue-type": "quorum"}
-    if name.startswith("retry."):
+    args: dict[str, Any] = {"x-queue-type": "quorum", "x-quorum-initial-group-size": QUORUM_GROUP_SIZE}
+    if name == "dead.letters":
+        args["x-delivery-limit"] = DEAD_LETTERS_DELIVERY_LIMIT
+    elif name == "dead.statuses":
+        # No dead-lettering from here (it would come straight back): a copy that keeps failing is dropped.
+        args["x-delivery-limit"] = DELIVERY_LIMIT
+    elif name.startswith("retry."):
         # Expired messages go back to sms.transport under their CC routing key (the
         # transport they came from); at-least-once so a broker restart loses nothing.
         args.update(
@@ -74,7 +92,7 @@ def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
                 "x-overflow": "reject-publish",
             }
         )
-    elif name != "dead.letters":
+    else:
         # A message that crashes its consumer DELIVERY_LIMIT times is parked, not looped on.
         args.update({"x-delivery-limit": DELIVERY_LIMIT, "x-dead-letter-exchange": settings.name("sms.dead")})
     return args
@@ -279,6 +297,46 @@ def dead_letter_status(body: bytes, reason: str, transport: str | None) -> Statu
     )
 
 
+def dead_letter_notice(body: bytes, headers: dict[str, Any] | None, settings: Settings) -> StatusUpdate | None:
+    """The `failed` status of a dead letter the broker parked itself (a delivery limit), or
+    None: a Consumer's own dead letter carries `x-error` and its status was published then;
+    only SendRequests (from `outbound.router` and `transport.*`) get a status."""
+    headers = headers or {}
+    if "x-error" in headers:
+        return None
+    reason = _header_text(headers.get("x-first-death-reason"))
+    queue = _header_text(headers.get("x-first-death-queue"))
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = reason or _header_text(deaths[0].get("reason"))
+        queue = queue or _header_text(deaths[0].get("queue"))
+    if not reason or not queue.startswith(settings.prefix):
+        return None
+    base = queue[len(settings.prefix):]
+    if not base.startswith(SEND_QUEUES):
+        return None
+    if reason == "delivery_limit":
+        why = f"dead-lettered by the broker from {base}: delivered {DELIVERY_LIMIT} times without being settled"
+    else:
+        why = f"dead-lettered by the broker from {base} ({reason})"
+    status = dead_letter_status(body, why, base.split(".", 1)[1] if base.startswith("transport.") else None)
+    if status is None:
+        return None
+    status.error = StatusError(code="dead_lettered", message=why)
+    try:
+        attempt = orjson.loads(body).get("attempt")
+    except (orjson.JSONDecodeError, AttributeError):
+        attempt = None
+    status.attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None
+    return status
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
 def validation_reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         parts = []
@@ -357,7 +415,12 @@ class AckBatcher:
 
 
 class Consumer:
-    """Consume one queue with typed bodies; poison goes to `sms.dead`, the rest to `handler`."""
+    """Consume one queue with typed bodies; poison goes to `sms.dead`, the rest to `handler`.
+
+    With a `gate` (services/core/outage.py), a handler that raises DependencyUnavailable or a
+    Redis connection error is not requeued: the delivery is held, every consumer on the gate
+    stops consuming, and the handler runs again once the dependency answers. `model=None`
+    hands the handler the raw body bytes (nothing is ever dead-lettered then)."""
 
     def __init__(
         self,
@@ -367,10 +430,11 @@ class Consumer:
         queue: str,
         handler: Handler,
         *,
-        model: type[BaseModel],
+        model: type[BaseModel] | None,
         prefetch: int = 64,
         service: str = "worker",
         transport: str | None = None,
+        gate: OutageGate | None = None,
     ):
         assert prefetch > 0, "prefetch must be bounded"
         self.connection = connection
@@ -388,6 +452,12 @@ class Consumer:
         self._tasks: set[asyncio.Task] = set()
         self._acks = AckBatcher()
         self._ok = MESSAGES.labels(service, "ok")
+        self.gate = gate
+        self._paused = False  # by its owner (pause/resume)
+        self._held = False  # by the gate, during a dependency outage
+        self._closing = asyncio.Event()
+        if gate is not None:
+            gate.register(self)
 
     async def start(self) -> None:
         self._channel = await self.connection.channel()
@@ -398,11 +468,37 @@ class Consumer:
 
     async def pause(self) -> None:
         """Stop taking new deliveries (what is held stays with us until handled)."""
-        if self._queue is not None and self._tag is not None:
-            await self._queue.cancel(self._tag)
-            self._tag = None
+        self._paused = True
+        await self._cancel()
 
     async def resume(self) -> None:
+        self._paused = False
+        if not self._held:
+            await self._consume()
+
+    async def hold(self) -> None:
+        """The gate's pause: a dependency is down."""
+        self._held = True
+        await self._cancel()
+
+    async def unhold(self) -> None:
+        """The dependency is back: consume again (unless the owner paused us), retrying while
+        the broker connection recovers."""
+        self._held = False
+        while not (self._paused or self._held or self._closing.is_set()):
+            try:
+                await self._consume()
+                return
+            except Exception as exc:
+                log.warning("could not consume again; retrying", extra={"queue": self.queue_name, "error": str(exc)})
+                await asyncio.sleep(1)
+
+    async def _cancel(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+
+    async def _consume(self) -> None:
         if self._queue is not None and self._tag is None:
             self._tag = await self._queue.consume(self._on_message)
 
@@ -412,6 +508,7 @@ class Consumer:
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Cancel the consumer, let in-flight handlers finish, then close (unacked requeue)."""
+        self._closing.set()  # handlers held by an outage give their deliveries back
         try:
             await self.pause()
         except Exception:  # the channel may already be gone
@@ -434,14 +531,23 @@ class Consumer:
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
-            body = self.model.model_validate_json(message.body)
+            body = message.body if self.model is None else self.model.model_validate_json(message.body)
         except ValidationError as exc:
             await self._dead_letter(message, validation_reason(exc))
             return
         delivery = Delivery(message, self.publisher)
         try:
-            await self.handler(body, delivery)
-            await delivery.settle()
+            while True:
+                try:
+                    await self.handler(body, delivery)
+                    await delivery.settle()
+                    break
+                except Exception as exc:
+                    if self.gate is None or not is_dependency_error(exc):
+                        raise
+                    if not await self._held_through_outage(exc):
+                        raise Requeue(f"stopping during an outage: {exc}") from None
+                    delivery = Delivery(message, self.publisher)
         except asyncio.CancelledError:
             self._acks.forget(message)
             await _safe(message.nack(requeue=True))
@@ -461,6 +567,20 @@ class Consumer:
             return
         self._ok.inc()
         self._acks.done(message)
+
+    async def _held_through_outage(self, exc: Exception) -> bool:
+        """Hold the delivery until the gate is up again (True: run the handler again) or the
+        consumer stops (False)."""
+        MESSAGES.labels(self.service, "held").inc()
+        self.gate.down(exc)
+        up = asyncio.ensure_future(self.gate.wait_up())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((up, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+            closing.cancel()
+        return self.gate.up and not self._closing.is_set()
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         """Park a poison body in `sms.dead` with its reason, tell the sender, ack it."""

@@ -4,17 +4,26 @@ It reads only what it needs to pick the transport (the channel and the expiry) a
 the body exactly as it arrived, so nothing the flow engine sent is lost or re-serialised.
 `runtime.registry` is read per message, so a SIGHUP reload (handled by Runtime) applies to the
 next message.
+
+The router also reads `dead.statuses`, a copy of every dead letter: a SendRequest that the
+broker parked itself (its delivery limit) gets its `failed` status here, code `dead_lettered`
+(`dead_letter_notice` in core/broker.py). The router is the one worker every send passes.
 """
 
 from __future__ import annotations
 
-from ..core.broker import Delivery
+import logging
+
+from ..core.broker import Delivery, dead_letter_notice
 from ..core.channels import transport_key
 from ..core.models import SendRequest, StatusError, StatusUpdate
 from ..core.service import Runtime, run_service
 
+log = logging.getLogger(__name__)
+
 #: Routing is a lookup and a publish, so many messages can wait for their confirms at once.
 PREFETCH = 500
+DEAD_PREFETCH = 50
 
 
 def failed(request: SendRequest, code: str, message: str, transport: str | None) -> StatusUpdate:
@@ -40,8 +49,20 @@ def make_handler(runtime: Runtime):
     return route
 
 
+def make_dead_letter_handler(runtime: Runtime):
+    async def report(body: bytes, delivery: Delivery) -> None:
+        status = dead_letter_notice(body, delivery.message.headers, runtime.settings)
+        if status is not None:
+            delivery.publish_status(status)
+            log.warning("dead letter reported failed", extra={"channel": status.channel_uuid, "msg_id": status.id,
+                                                               "reason": status.error.message})  # fmt: skip
+
+    return report
+
+
 async def setup(runtime: Runtime) -> None:
     await runtime.consume("outbound.router", make_handler(runtime), model=SendRequest, prefetch=PREFETCH)
+    await runtime.consume("dead.statuses", make_dead_letter_handler(runtime), model=None, prefetch=DEAD_PREFETCH)
 
 
 def main() -> None:
