@@ -316,7 +316,7 @@ def dead_letter_notice(body: bytes, headers: dict[str, Any] | None, settings: Se
     if not base.startswith(SEND_QUEUES):
         return None
     if reason == "delivery_limit":
-        why = f"dead-lettered by the broker from {base}: delivered {DELIVERY_LIMIT} times without being settled"
+        why = f"dead-lettered by the broker from {base}: delivery limit reached ({DELIVERY_LIMIT} deliveries without an ack)"
     else:
         why = f"dead-lettered by the broker from {base} ({reason})"
     status = dead_letter_status(body, why, base.split(".", 1)[1] if base.startswith("transport.") else None)

@@ -49,7 +49,7 @@ _REDIS_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError
 
 
 def is_dependency_error(exc: BaseException) -> bool:
-    return isinstance(exc, DependencyUnavailable | _REDIS_OUTAGE)
+    return isinstance(exc, (DependencyUnavailable, *_REDIS_OUTAGE))
 
 
 class Holder(Protocol):
