@@ -15,8 +15,8 @@ import uuid
 
 import orjson
 import pytest
-from aio_pika import Message
 import yaml
+from aio_pika import Message
 
 from services.core.broker import queue_arguments
 from services.core.channels import parse_channels
@@ -59,7 +59,7 @@ async def test_a_redis_outage_holds_deliveries_without_spending_attempts(setting
     channel = await amqp.channel()
     # One requeue is enough for the broker to park a message in dead.letters.
     arguments = {**queue_arguments(settings, queue_name), "x-delivery-limit": 1}
-    queue = await channel.declare_queue(settings.name(queue_name), durable=True, arguments=arguments)
+    await channel.declare_queue(settings.name(queue_name), durable=True, arguments=arguments)
     handled: dict[int, float] = {}
 
     async def handler(request: SendRequest, delivery) -> None:

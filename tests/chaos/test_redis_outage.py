@@ -18,8 +18,8 @@ import asyncio
 import os
 import time
 import uuid
+from collections import Counter
 
-import aio_pika
 import orjson
 import pytest
 import yaml
@@ -130,6 +130,11 @@ async def test_redis_outage_with_a_connector_kill_loses_nothing(tmp_path):
         assert duplicates <= SENDER_PREFETCH, figures
         assert gate_back, "the connector never held a message: the test did not exercise the outage"
         assert first_status_after_s is not None and first_status_after_s < 3, figures
+        # Item 6: warnings and errors are rate-limited, one line a second per message.
+        for worker in (router, external):
+            per_second = Counter((line["msg"], line["ts"][:19]) for line in worker.log_lines()
+                                 if line.get("level") in ("warning", "error"))  # fmt: skip
+            assert max(per_second.values(), default=0) <= 1, per_second.most_common(3)
     finally:
         for worker in (router, external):
             await worker.terminate()
