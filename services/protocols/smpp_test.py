@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from services.protocols import smpp as codec
-from services.protocols.gsm import gsm_decode, gsm_encode, septet_count
 from services.protocols.smpp import (
     PduError,
     Reassembler,
@@ -34,6 +33,7 @@ from services.protocols.smpp import (
     status_code,
     status_name,
 )
+from services.protocols.gsm import gsm_decode, gsm_encode, septet_count
 
 # ------------------------------------------------------------------ GSM and text coding
 

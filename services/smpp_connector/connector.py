@@ -55,6 +55,7 @@ from ..core.redact import redact
 from ..core.retry import retry_delay_ms, schedule_retry
 from ..core.service import Runtime, run_service
 from ..core.urns import UrnError, sender_urn
+from . import metrics
 from ..protocols.smpp import (
     RETRYABLE_STATUSES,
     THROTTLING_STATUSES,
@@ -63,7 +64,6 @@ from ..protocols.smpp import (
     receipt_id_keys,
     status_name,
 )
-from . import metrics
 from .incoming import Receipt, channel_for, receipt_of, receipt_status, sender_number
 from .link import Link
 from .outgoing import UnsendableMessage, build_submits

@@ -6,14 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.channels import SmppChannel
-from ..protocols.smpp import (
-    ESM_DELIVERY_RECEIPT,
-    MESSAGE_STATES,
-    message_state,
-    parse_receipt,
-    stat_name,
-    strip_plus,
-)
+from ..protocols.smpp import ESM_DELIVERY_RECEIPT, MESSAGE_STATES, message_state, parse_receipt, stat_name, strip_plus
 
 #: esm_class bits 2-5 hold the message type; 0x04 is an SMSC delivery receipt, 0x20 an
 #: intermediate delivery notification (both carry a receipt).
