@@ -133,12 +133,54 @@ async def delete_topology(connection, settings: Settings, extra_queues: list[str
                 pass
 
 
+# Seconds between reconnection attempts (aio-pika's default is 5): with a cluster the next
+# attempt goes to the next node, so a worker is back within about a second of a node's death.
+RECONNECT_INTERVAL_S = 1.0
+
+
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection to one node of a cluster at a time: every connection attempt,
+    the first and each reconnection, takes the next of `urls` in turn.
+
+    aio-pika reconnects a robust connection to its one URL and restores its channels, QoS and
+    consumers there. Each attempt starts by clearing `transport` (RobustConnection's
+    reconnection loop), which is where the next URL is chosen, so all the restoring stays
+    aio-pika's. With one URL this is a plain RobustConnection.
+    """
+
+    def __init__(self, urls: list[str], start: int = 0, **kwargs: Any):
+        self._urls = [aio_pika.connection.URL(url) for url in urls]
+        self._attempt = start
+        self._ready = False
+        super().__init__(self._urls[start % len(self._urls)], **kwargs)
+        self._ready = True
+
+    @property
+    def transport(self):
+        return self.__dict__.get("_transport")
+
+    @transport.setter
+    def transport(self, value) -> None:
+        if value is None and self._ready:  # a connection attempt begins: the next node
+            self.url = self._urls[self._attempt % len(self._urls)]
+            self._attempt += 1
+        self.__dict__["_transport"] = value
+
+
+async def open_connection(urls: list[str], *, start: int = 0, timeout: float | None = 10) -> AbstractRobustConnection:
+    connection = FailoverConnection(
+        urls, start, client_properties={"connection_name": "switchboard"}, reconnect_interval=RECONNECT_INTERVAL_S
+    )
+    await connection.connect(timeout=timeout)
+    return connection
+
+
 async def connect(settings: Settings, *, attempts: int | None = None) -> AbstractRobustConnection:
-    """A robust connection, retried with backoff until the broker answers."""
+    """A robust connection, retried with backoff until a node of RABBITMQ_URL answers."""
     delay, tries = 0.5, 0
     while True:
         try:
-            return await aio_pika.connect_robust(settings.rabbitmq_url, client_properties={"connection_name": "switchboard"})
+            return await open_connection(settings.rabbitmq_urls, start=tries)
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             tries += 1
             if attempts is not None and tries >= attempts:
