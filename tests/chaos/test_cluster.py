@@ -1,0 +1,127 @@
+"""Issue 13, item 4: a RabbitMQ cluster, not one broker.
+
+A real 3-node cluster (tests/chaos/cluster.py). The router and the external connector get
+RABBITMQ_URL with the three nodes and connect to the first; under load (3,000 messages at
+150/s) that node is killed -9. The workers must fail over to another node by themselves and
+lose nothing: every message gets its final status, and a message published after the kill
+gets through within 5 s. Figures are printed (-s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+import orjson
+import pytest
+import yaml
+
+from services.core.broker import Publisher, delete_topology, open_connection, queue_arguments
+from services.core.models import SendRequest
+from services.core.settings import Settings
+from tests.chaos.cluster import Cluster, available
+from tests.chaos.kit import StatusLog, Worker, start_sink
+from tests.chaos.test_redis_outage import _wait_started
+from tests.conftest import PREFIX
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
+
+MESSAGES = int(os.environ.get("CHAOS_MESSAGES", 3000))
+RATE = 150.0
+KILL_AT_S = 6.0
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = available()
+    if reason:
+        pytest.skip(f"no local RabbitMQ cluster: {reason}")
+    made = Cluster.create()
+    try:
+        made.up()
+        yield made
+    finally:
+        made.down()
+
+
+def test_queues_replicate_on_three_nodes():
+    assert queue_arguments(Settings(), "outbound.router")["x-quorum-initial-group-size"] == 3
+
+
+async def test_killing_the_node_the_workers_use_loses_nothing(cluster, tmp_path):
+    prefix = f"{PREFIX}cluster{uuid.uuid4().hex[:6]}."
+    settings = Settings(prefix=prefix, rabbitmq_url=",".join(cluster.urls))
+    server, sink_port, counts = await start_sink()
+    channel_uuid = str(uuid.uuid4())
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(yaml.safe_dump({"channels": [{
+        "uuid": channel_uuid, "type": "external", "address": "2020",
+        "config": {"send_url": f"http://127.0.0.1:{sink_port}/send?id={{{{id}}}}"},
+    }]}))  # fmt: skip
+    env = {"SWITCHBOARD_PREFIX": prefix, "RABBITMQ_URL": ",".join(cluster.urls), "SWITCHBOARD_CHANNELS": str(channels),
+           "SEND_ALLOW_PRIVATE": "true"}  # fmt: skip
+    router = Worker(("router",), env, tmp_path / "router.log")
+    external = Worker(("external",), env, tmp_path / "external.log")
+    # The test itself talks to the second node, which stays up.
+    connection = await open_connection([cluster.urls[1], cluster.urls[2]])
+    publisher = await Publisher(connection, settings).start()
+    statuses = StatusLog()
+    await statuses.open(connection, settings.name("sms.status"))
+    try:
+        for worker in (router, external):
+            await worker.start()
+            await _wait_started(worker, timeout=60)
+        published_at: dict[int, float] = {}
+
+        async def publish_all() -> None:
+            started = time.monotonic()
+            for i in range(MESSAGES):
+                delay = started + i / RATE - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                body = SendRequest(id=i, channel_uuid=channel_uuid, to="+250788123123", text=f"cluster {i}").to_bytes()
+                published_at[i] = time.monotonic()
+                await publisher.publish("sms.outbound", f"send.{channel_uuid}", body, timeout=60)
+
+        publishing = asyncio.ensure_future(publish_all())
+        await asyncio.sleep(KILL_AT_S)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(cluster.nodes[0].kill)
+        await publishing
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(statuses.final()) < MESSAGES:
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
+
+        final = statuses.final()
+        arrival = {}
+        for t, status in statuses.seen:
+            if status["status"] == "wired":
+                arrival.setdefault(status["id"], t)
+        after_kill = [arrival[i] - killed_at for i, t in published_at.items() if t > killed_at and i in arrival]
+        figures = {
+            "messages": MESSAGES, "without_status": sum(1 for i in range(MESSAGES) if i not in final),
+            "lost": sum(1 for i in range(MESSAGES) if str(i) not in counts and "failed" not in final.get(i, ())),
+            "failed": sum(1 for s in final.values() if "failed" in s), "duplicates": sum(counts.values()) - len(counts),
+            "resume_s": round(min(after_kill), 2) if after_kill else None,
+            "reconnects": {name: sum(1 for line in w.log_lines() if "onnect" in line.get("msg", ""))
+                           for name, w in (("router", router), ("external", external))},
+        }  # fmt: skip
+        print("\ncluster failover figures:", orjson.dumps(figures).decode())
+        assert figures["without_status"] == 0, figures
+        assert figures["lost"] == 0, figures
+        assert figures["failed"] == 0, figures
+        assert figures["resume_s"] is not None and figures["resume_s"] < 5, figures
+        for worker in (router, external):
+            assert worker.proc.returncode is None, f"{worker.args} died: {worker.log_path.read_text()[-2000:]}"
+    finally:
+        for worker in (router, external):
+            await worker.terminate()
+        server.close()
+        await statuses.close()
+        await publisher.close()
+        await delete_topology(connection, settings, [settings.name("dead.statuses")])
+        await connection.close()
