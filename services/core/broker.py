@@ -205,6 +205,7 @@ class Publisher:
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
         self._names: dict[str, str] = {}
+        self._closed = False
 
     async def start(self) -> Publisher:
         self._channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -214,6 +215,7 @@ class Publisher:
         return self
 
     async def close(self) -> None:
+        self._closed = True
         if self._channel and not self._channel.is_closed:
             await self._channel.close()
 
@@ -244,24 +246,36 @@ class Publisher:
             priority=priority,
         )
         started = time.perf_counter()
-        channel = self._underlay
-        if channel is None or channel.is_closed:
-            channel = await self._reopened(timeout)
-        await channel.basic_publish(
-            body,
-            exchange=self._names[exchange],
-            routing_key=routing_key,
-            properties=properties,
-            mandatory=exchange not in UNROUTED_OK,
-            timeout=timeout,
-        )
+        deadline = None if timeout is None else started + timeout
+        while True:
+            channel = self._underlay
+            try:
+                if channel is None or channel.is_closed:
+                    channel = await self._reopened(_left(deadline))
+                await channel.basic_publish(
+                    body,
+                    exchange=self._names[exchange],
+                    routing_key=routing_key,
+                    properties=properties,
+                    mandatory=exchange not in UNROUTED_OK,
+                    timeout=_left(deadline),
+                )
+                break
+            except _LINK_LOST:
+                # The node went away before it confirmed (a cluster node died, the broker
+                # restarted): publish again on the reconnected channel while time is left.
+                # At least once: the broker may hold the first copy too.
+                if self._closed or (deadline is not None and time.perf_counter() >= deadline):
+                    raise
+                self._underlay = None
+                await asyncio.sleep(0.05)
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
     async def _reopened(self, timeout: float | None) -> aiormq.abc.AbstractChannel:
         """The robust channel's current aiormq channel (waits for a reconnect, bounded)."""
         if self._channel is None:
             raise aiormq.exceptions.ChannelInvalidStateError("publisher not started")
-        if self._channel.is_closed:
+        if self._closed:
             raise aiormq.exceptions.ChannelInvalidStateError("publisher closed")
         self._underlay = await asyncio.wait_for(self._channel.get_underlay_channel(), timeout)
         return self._underlay
@@ -270,6 +284,14 @@ class Publisher:
         await self.publish(
             "sms.status", f"status.{status.status}.{status.channel_uuid}", status.to_bytes(), message_id=status_message_id(status)
         )
+
+
+# A publish that met these did not reach a broker that confirmed it: worth another try.
+_LINK_LOST = (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPConnectionError, ConnectionError)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.001, deadline - time.perf_counter())
 
 
 def status_message_id(status: StatusUpdate) -> str:
@@ -389,6 +411,14 @@ def validation_reason(exc: Exception) -> str:
     return str(exc)
 
 
+def _channel_of(message: AbstractIncomingMessage):
+    """The delivery's channel, or None once it is gone (its tags are dropped with it)."""
+    try:
+        return message.channel
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return None
+
+
 class AckBatcher:
     """Acks a consumer's deliveries a few milliseconds late, as few frames as possible.
 
@@ -410,12 +440,12 @@ class AckBatcher:
 
     def forget(self, message: AbstractIncomingMessage) -> None:
         """The delivery is settled some other way (nack)."""
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_channel_of(message))
         if tags is not None:
             tags.pop(message.delivery_tag, None)
 
     def done(self, message: AbstractIncomingMessage) -> None:
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_channel_of(message))
         if tags is None or message.delivery_tag not in tags:
             return
         tags[message.delivery_tag] = True

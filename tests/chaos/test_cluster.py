@@ -74,6 +74,7 @@ async def test_killing_the_node_the_workers_use_loses_nothing(cluster, tmp_path)
             await worker.start()
             await _wait_started(worker, timeout=60)
         published_at: dict[int, float] = {}
+        publish_seconds: list[float] = []
 
         async def publish_all() -> None:
             started = time.monotonic()
@@ -84,6 +85,7 @@ async def test_killing_the_node_the_workers_use_loses_nothing(cluster, tmp_path)
                 body = SendRequest(id=i, channel_uuid=channel_uuid, to="+250788123123", text=f"cluster {i}").to_bytes()
                 published_at[i] = time.monotonic()
                 await publisher.publish("sms.outbound", f"send.{channel_uuid}", body, timeout=60)
+                publish_seconds.append(time.monotonic() - published_at[i])
 
         publishing = asyncio.ensure_future(publish_all())
         await asyncio.sleep(KILL_AT_S)
@@ -107,6 +109,10 @@ async def test_killing_the_node_the_workers_use_loses_nothing(cluster, tmp_path)
             "lost": sum(1 for i in range(MESSAGES) if str(i) not in counts and "failed" not in final.get(i, ())),
             "failed": sum(1 for s in final.values() if "failed" in s), "duplicates": sum(counts.values()) - len(counts),
             "resume_s": round(min(after_kill), 2) if after_kill else None,
+            "first_status_after_kill_s": round(min((t - killed_at for t, _ in statuses.seen if t > killed_at), default=-1), 2),
+            "longest_status_gap_s": round(max((b - a for a, b in zip(
+                [t for t, _ in statuses.seen], [t for t, _ in statuses.seen][1:], strict=False)), default=0), 2),
+            "longest_test_publish_s": round(max(publish_seconds, default=0), 2),
             "reconnects": {name: sum(1 for line in w.log_lines() if "onnect" in line.get("msg", ""))
                            for name, w in (("router", router), ("external", external))},
         }  # fmt: skip
