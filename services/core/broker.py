@@ -261,14 +261,19 @@ class Publisher:
                     timeout=_left(deadline),
                 )
                 break
-            except _LINK_LOST:
+            except (*_LINK_LOST, aiormq.exceptions.DeliveryError) as exc:
                 # The node went away before it confirmed (a cluster node died, the broker
-                # restarted): publish again on the reconnected channel while time is left.
-                # At least once: the broker may hold the first copy too.
+                # restarted), or the broker nacked it (a quorum queue electing a new leader):
+                # publish again while time is left, instead of failing the delivery and
+                # spending one of its attempts. At least once: the broker may hold a copy.
+                nacked = isinstance(exc, aiormq.exceptions.DeliveryError)
+                if nacked and not isinstance(exc.frame, aiormq.spec.Basic.Nack):
+                    raise  # returned unroutable: a bug to hear about, not an outage
                 if self._closed or (deadline is not None and time.perf_counter() >= deadline):
                     raise
-                self._underlay = None
-                await asyncio.sleep(0.05)
+                if not nacked:
+                    self._underlay = None
+                await asyncio.sleep(0.25 if nacked else 0.05)
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
     async def _reopened(self, timeout: float | None) -> aiormq.abc.AbstractChannel:

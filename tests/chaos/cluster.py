@@ -183,12 +183,16 @@ class Cluster:
         if missing:
             raise RuntimeError(f"nodes not in the cluster: {missing}\n{status}")
 
-    def down(self) -> None:
+    def down(self, keep_logs: Path | None = None) -> None:
+        """Stop every node; their logs are copied to `keep_logs` first when given."""
         for node in self.nodes:
             try:
                 node.stop()
             except Exception:
                 node.kill()
+        if keep_logs is not None:
+            for node in self.nodes:
+                shutil.copytree(node.base / "log", keep_logs / node.name, dirs_exist_ok=True)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -34,7 +34,7 @@ KILL_AT_S = 6.0
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     reason = available()
     if reason:
         pytest.skip(f"no local RabbitMQ cluster: {reason}")
@@ -43,7 +43,7 @@ def cluster():
         made.up()
         yield made
     finally:
-        made.down()
+        made.down(keep_logs=tmp_path_factory.mktemp("cluster-logs"))
 
 
 def test_queues_replicate_on_three_nodes():
