@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint lint-imports run demo-send demo-mo bench topology clean schemas
+.PHONY: install test chaos lint lint-imports run demo-send demo-mo bench topology clean schemas
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The long fault tests (@pytest.mark.chaos: Redis outages, kills, a 3-node RabbitMQ cluster).
+chaos: install
+	$(BIN)/python -m pytest -q -s -m chaos $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check services tests bench

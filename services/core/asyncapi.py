@@ -183,6 +183,13 @@ async def retry_wait(body: SendRequest) -> None: ...
 async def dead_letters(body: dict[str, Any]) -> None: ...
 
 
+@broker.subscriber(_queue("dead.statuses"), exchange["sms.dead"], title="dead.statuses",
+                   description=_bound("dead.statuses", "A copy of every dead letter, read by the router: a "
+                                      "SendRequest the broker parked itself (its delivery limit) gets a failed "
+                                      "status with code dead_lettered."))  # fmt: skip
+async def dead_statuses(body: dict[str, Any]) -> None: ...
+
+
 @broker.subscriber(
     RabbitQueue("dashboard.health", exclusive=True, auto_delete=True, declare=False, routing_key="health.#"), exchange["sms.health"],
     title="dashboard.feeds", description="The dashboard's own queues: server-named, exclusive, auto-deleted, "

@@ -20,10 +20,11 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import BaseModel, ValidationError
 
-from .amqp_socket import connect_batching
+from .amqp_socket import BatchingTransportFactory
 from .channels import AGGREGATORS
 from .metrics import MESSAGES, PUBLISH_SECONDS
 from .models import StatusError, StatusUpdate, new_uuid
+from .outage import OutageGate, is_dependency_error
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,15 @@ PERSISTENT = 2  # delivery_mode
 CHANNELS = "sms.outbound.channels"
 UNBOUND = "sms.outbound.unbound"
 DELIVERY_LIMIT = 20
+# `dead.letters` is read by `switchboard dead list`, which takes and hands back (each hand-back
+# counts as a delivery). RabbitMQ 4.x gives quorum queues a delivery limit of 20 by default
+# and dead.letters has nowhere to dead-letter to, so its limit is set explicitly, high enough
+# never to be reached (3.x has no default; both accept this value).
+DEAD_LETTERS_DELIVERY_LIMIT = 1_000_000
+# Quorum queues replicate across this many nodes where the cluster has them (fewer: all).
+QUORUM_GROUP_SIZE = 3
+# Queues whose bodies are SendRequests: a dead letter from one of them gets a `failed` status.
+SEND_QUEUES = ("outbound.router", "transport.")
 
 
 def queue_bindings(
@@ -66,6 +76,9 @@ def queue_bindings(
         "inbound.messages": ("sms.inbound", ["msg.#", "event.#"]),
         "status.updates": ("sms.status", ["status.#"]),
         "dead.letters": ("sms.dead", ["#"]),
+        # A copy of every dead letter for the router, which publishes the `failed` status of
+        # those the broker parked itself (delivery limit); dead.letters stays for inspection.
+        "dead.statuses": ("sms.dead", ["#"]),
     }
     for name in AGGREGATORS:
         queues[f"transport.rest.{name}"] = ("sms.transport", [f"rest.{name}"])
@@ -79,8 +92,13 @@ def queue_bindings(
 
 
 def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
-    args: dict[str, Any] = {"x-queue-type": "quorum"}
-    if name.startswith("retry."):
+    args: dict[str, Any] = {"x-queue-type": "quorum", "x-quorum-initial-group-size": QUORUM_GROUP_SIZE}
+    if name == "dead.letters":
+        args["x-delivery-limit"] = DEAD_LETTERS_DELIVERY_LIMIT
+    elif name == "dead.statuses":
+        # No dead-lettering from here (it would come straight back): a copy that keeps failing is dropped.
+        args["x-delivery-limit"] = DELIVERY_LIMIT
+    elif name.startswith("retry."):
         # Expired messages go back to sms.transport under their CC routing key (the
         # transport they came from); at-least-once so a broker restart loses nothing.
         args.update(
@@ -91,7 +109,7 @@ def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
                 "x-overflow": "reject-publish",
             }
         )
-    elif name != "dead.letters":
+    else:
         # A message that crashes its consumer DELIVERY_LIMIT times is parked, not looped on.
         args.update({"x-delivery-limit": DELIVERY_LIMIT, "x-dead-letter-exchange": settings.name("sms.dead")})
     return args
@@ -144,15 +162,56 @@ async def delete_topology(connection, settings: Settings, extra_queues: list[str
                 pass
 
 
+# Seconds between reconnection attempts (aio-pika's default is 5): with a cluster the next
+# attempt goes to the next node, so a worker is back within about a second of a node's death.
+RECONNECT_INTERVAL_S = 1.0
+
+
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection to one node of a cluster at a time: every connection attempt,
+    the first and each reconnection, takes the next of `urls` in turn.
+
+    aio-pika reconnects a robust connection to its one URL and restores its channels, QoS and
+    consumers there. Each attempt starts by clearing `transport` (RobustConnection's
+    reconnection loop), which is where the next URL is chosen, so all the restoring stays
+    aio-pika's. With one URL this is a plain RobustConnection.
+    """
+
+    def __init__(self, urls: list[str], start: int = 0, **kwargs: Any):
+        self._urls = [aio_pika.connection.URL(url) for url in urls]
+        self._attempt = start
+        self._ready = False
+        super().__init__(self._urls[start % len(self._urls)], **kwargs)
+        self._ready = True
+
+    @property
+    def transport(self):
+        return self.__dict__.get("_transport")
+
+    @transport.setter
+    def transport(self, value) -> None:
+        if value is None and self._ready:  # a connection attempt begins: the next node
+            self.url = self._urls[self._attempt % len(self._urls)]
+            self._attempt += 1
+        self.__dict__["_transport"] = value
+
+
+async def open_connection(urls: list[str], *, start: int = 0, timeout: float | None = 10) -> AbstractRobustConnection:
+    connection = FailoverConnection(
+        urls, start, client_properties={"connection_name": "switchboard"}, reconnect_interval=RECONNECT_INTERVAL_S
+    )
+    if all(url.startswith("amqp://") for url in urls):  # one socket write per loop turn (amqp_socket.py)
+        connection.kwargs["transport_factory"] = BatchingTransportFactory()
+    await connection.connect(timeout=timeout)
+    return connection
+
+
 async def connect(settings: Settings, *, attempts: int | None = None) -> AbstractRobustConnection:
-    """A robust connection, retried with backoff until the broker answers."""
+    """A robust connection, retried with backoff until a node of RABBITMQ_URL answers."""
     delay, tries = 0.5, 0
     while True:
         try:
-            properties = {"connection_name": "switchboard"}
-            if settings.rabbitmq_url.startswith("amqp://"):  # one socket write per loop turn (amqp_socket.py)
-                return await connect_batching(settings.rabbitmq_url, properties)
-            return await aio_pika.connect_robust(settings.rabbitmq_url, client_properties=properties)
+            return await open_connection(settings.rabbitmq_urls, start=tries)
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             tries += 1
             if attempts is not None and tries >= attempts:
@@ -177,6 +236,7 @@ class Publisher:
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
         self._names: dict[str, str] = {}
+        self._closed = False
 
     async def start(self) -> Publisher:
         self._channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -186,6 +246,7 @@ class Publisher:
         return self
 
     async def close(self) -> None:
+        self._closed = True
         if self._channel and not self._channel.is_closed:
             await self._channel.close()
 
@@ -216,28 +277,45 @@ class Publisher:
             priority=priority,
         )
         started = time.perf_counter()
-        channel = self._underlay
-        if channel is None or channel.is_closed:
-            channel = await self._reopened(timeout)
-        await channel.basic_publish(
-            body,
-            exchange=self._names[exchange],
-            routing_key=routing_key,
-            properties=properties,
-            mandatory=exchange not in UNROUTED_OK,
-            timeout=timeout,
-            # The confirm is what we wait for; waiting for the socket drain as well would hold
-            # the channel's lock for a loop turn per publish, one socket write each.
-            # aiormq's bounded write queue still pushes back when the socket cannot keep up.
-            wait=False,
-        )
+        deadline = None if timeout is None else started + timeout
+        while True:
+            channel = self._underlay
+            try:
+                if channel is None or channel.is_closed:
+                    channel = await self._reopened(_left(deadline))
+                await channel.basic_publish(
+                    body,
+                    exchange=self._names[exchange],
+                    routing_key=routing_key,
+                    properties=properties,
+                    mandatory=exchange not in UNROUTED_OK,
+                    timeout=_left(deadline),
+                    # The confirm is what we wait for; waiting for the socket drain as well would
+                    # hold the channel's lock for a loop turn per publish, one socket write each.
+                    # aiormq's bounded write queue still pushes back when the socket cannot keep up.
+                    wait=False,
+                )
+                break
+            except (*_LINK_LOST, aiormq.exceptions.DeliveryError) as exc:
+                # The node went away before it confirmed (a cluster node died, the broker
+                # restarted), or the broker nacked it (a quorum queue electing a new leader):
+                # publish again while time is left, instead of failing the delivery and
+                # spending one of its attempts. At least once: the broker may hold a copy.
+                nacked = isinstance(exc, aiormq.exceptions.DeliveryError)
+                if nacked and not isinstance(exc.frame, aiormq.spec.Basic.Nack):
+                    raise  # returned unroutable: a bug to hear about, not an outage
+                if self._closed or (deadline is not None and time.perf_counter() >= deadline):
+                    raise
+                if not nacked:
+                    self._underlay = None
+                await asyncio.sleep(0.25 if nacked else 0.05)
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
     async def _reopened(self, timeout: float | None) -> aiormq.abc.AbstractChannel:
         """The robust channel's current aiormq channel (waits for a reconnect, bounded)."""
         if self._channel is None:
             raise aiormq.exceptions.ChannelInvalidStateError("publisher not started")
-        if self._channel.is_closed:
+        if self._closed:
             raise aiormq.exceptions.ChannelInvalidStateError("publisher closed")
         self._underlay = await asyncio.wait_for(self._channel.get_underlay_channel(), timeout)
         return self._underlay
@@ -246,6 +324,14 @@ class Publisher:
         await self.publish(
             "sms.status", f"status.{status.status}.{status.channel_uuid}", status.to_bytes(), message_id=status_message_id(status)
         )
+
+
+# A publish that met these did not reach a broker that confirmed it: worth another try.
+_LINK_LOST = (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPConnectionError, ConnectionError)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.001, deadline - time.perf_counter())
 
 
 def status_message_id(status: StatusUpdate) -> str:
@@ -315,6 +401,46 @@ def dead_letter_status(body: bytes, reason: str, transport: str | None) -> Statu
     )
 
 
+def dead_letter_notice(body: bytes, headers: dict[str, Any] | None, settings: Settings) -> StatusUpdate | None:
+    """The `failed` status of a dead letter the broker parked itself (a delivery limit), or
+    None: a Consumer's own dead letter carries `x-error` and its status was published then;
+    only SendRequests (from `outbound.router` and `transport.*`) get a status."""
+    headers = headers or {}
+    if "x-error" in headers:
+        return None
+    reason = _header_text(headers.get("x-first-death-reason"))
+    queue = _header_text(headers.get("x-first-death-queue"))
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = reason or _header_text(deaths[0].get("reason"))
+        queue = queue or _header_text(deaths[0].get("queue"))
+    if not reason or not queue.startswith(settings.prefix):
+        return None
+    base = queue[len(settings.prefix):]
+    if not base.startswith(SEND_QUEUES):
+        return None
+    if reason == "delivery_limit":
+        why = f"dead-lettered by the broker from {base}: delivery limit reached ({DELIVERY_LIMIT} deliveries without an ack)"
+    else:
+        why = f"dead-lettered by the broker from {base} ({reason})"
+    status = dead_letter_status(body, why, base.split(".", 1)[1] if base.startswith("transport.") else None)
+    if status is None:
+        return None
+    status.error = StatusError(code="dead_lettered", message=why)
+    try:
+        attempt = orjson.loads(body).get("attempt")
+    except (orjson.JSONDecodeError, AttributeError):
+        attempt = None
+    status.attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None
+    return status
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
 def validation_reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         parts = []
@@ -323,6 +449,14 @@ def validation_reason(exc: Exception) -> str:
             parts.append(f"{loc}: {err['msg']}")
         return "; ".join(parts)
     return str(exc)
+
+
+def _channel_of(message: AbstractIncomingMessage):
+    """The delivery's channel, or None once it is gone (its tags are dropped with it)."""
+    try:
+        return message.channel
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return None
 
 
 class AckBatcher:
@@ -346,12 +480,12 @@ class AckBatcher:
 
     def forget(self, message: AbstractIncomingMessage) -> None:
         """The delivery is settled some other way (nack)."""
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_channel_of(message))
         if tags is not None:
             tags.pop(message.delivery_tag, None)
 
     def done(self, message: AbstractIncomingMessage) -> None:
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_channel_of(message))
         if tags is None or message.delivery_tag not in tags:
             return
         tags[message.delivery_tag] = True
@@ -393,7 +527,12 @@ class AckBatcher:
 
 
 class Consumer:
-    """Consume one queue with typed bodies; poison goes to `sms.dead`, the rest to `handler`."""
+    """Consume one queue with typed bodies; poison goes to `sms.dead`, the rest to `handler`.
+
+    With a `gate` (services/core/outage.py), a handler that raises DependencyUnavailable or a
+    Redis connection error is not requeued: the delivery is held, every consumer on the gate
+    stops consuming, and the handler runs again once the dependency answers. `model=None`
+    hands the handler the raw body bytes (nothing is ever dead-lettered then)."""
 
     def __init__(
         self,
@@ -403,10 +542,11 @@ class Consumer:
         queue: str,
         handler: Handler,
         *,
-        model: type[BaseModel],
+        model: type[BaseModel] | None,
         prefetch: int = 64,
         service: str = "worker",
         transport: str | None = None,
+        gate: OutageGate | None = None,
     ):
         assert prefetch > 0, "prefetch must be bounded"
         self.connection = connection
@@ -424,6 +564,12 @@ class Consumer:
         self._tasks: set[asyncio.Task] = set()
         self._acks = AckBatcher()
         self._ok = MESSAGES.labels(service, "ok")
+        self.gate = gate
+        self._paused = False  # by its owner (pause/resume)
+        self._held = False  # by the gate, during a dependency outage
+        self._closing = asyncio.Event()
+        if gate is not None:
+            gate.register(self)
 
     async def start(self) -> None:
         self._channel = await self.connection.channel()
@@ -434,11 +580,37 @@ class Consumer:
 
     async def pause(self) -> None:
         """Stop taking new deliveries (what is held stays with us until handled)."""
-        if self._queue is not None and self._tag is not None:
-            await self._queue.cancel(self._tag)
-            self._tag = None
+        self._paused = True
+        await self._cancel()
 
     async def resume(self) -> None:
+        self._paused = False
+        if not self._held:
+            await self._consume()
+
+    async def hold(self) -> None:
+        """The gate's pause: a dependency is down."""
+        self._held = True
+        await self._cancel()
+
+    async def unhold(self) -> None:
+        """The dependency is back: consume again (unless the owner paused us), retrying while
+        the broker connection recovers."""
+        self._held = False
+        while not (self._paused or self._held or self._closing.is_set()):
+            try:
+                await self._consume()
+                return
+            except Exception as exc:
+                log.warning("could not consume again; retrying", extra={"queue": self.queue_name, "error": str(exc)})
+                await asyncio.sleep(1)
+
+    async def _cancel(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+
+    async def _consume(self) -> None:
         if self._queue is not None and self._tag is None:
             self._tag = await self._queue.consume(self._on_message)
 
@@ -453,6 +625,7 @@ class Consumer:
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Cancel the consumer, let in-flight handlers finish, then close (unacked requeue)."""
+        self._closing.set()  # handlers held by an outage give their deliveries back
         try:
             await self.pause()
         except Exception:  # the channel may already be gone
@@ -475,14 +648,23 @@ class Consumer:
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
-            body = self.model.model_validate_json(message.body)
+            body = message.body if self.model is None else self.model.model_validate_json(message.body)
         except ValidationError as exc:
             await self._dead_letter(message, validation_reason(exc))
             return
         delivery = Delivery(message, self.publisher)
         try:
-            await self.handler(body, delivery)
-            await delivery.settle()
+            while True:
+                try:
+                    await self.handler(body, delivery)
+                    await delivery.settle()
+                    break
+                except Exception as exc:
+                    if self.gate is None or not is_dependency_error(exc):
+                        raise
+                    if not await self._held_through_outage(exc):
+                        raise Requeue(f"stopping during an outage: {exc}") from None
+                    delivery = Delivery(message, self.publisher)
         except asyncio.CancelledError:
             self._acks.forget(message)
             await _safe(message.nack(requeue=True))
@@ -502,6 +684,20 @@ class Consumer:
             return
         self._ok.inc()
         self._acks.done(message)
+
+    async def _held_through_outage(self, exc: Exception) -> bool:
+        """Hold the delivery until the gate is up again (True: run the handler again) or the
+        consumer stops (False)."""
+        MESSAGES.labels(self.service, "held").inc()
+        self.gate.down(exc)
+        up = asyncio.ensure_future(self.gate.wait_up())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((up, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+            closing.cancel()
+        return self.gate.up and not self._closing.is_set()
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         """Park a poison body in `sms.dead` with its reason, tell the sender, ack it."""

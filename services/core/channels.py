@@ -474,6 +474,15 @@ def _channel_type(doc: dict, loc: tuple) -> str | None:
 
 def parse_channels(text: str, source: str = "channels.yaml") -> Registry:
     """Validate the YAML text of a channels file; raise ChannelsError listing every problem."""
+    try:
+        return _parse_channels(text, source)
+    except RecursionError:
+        # PyYAML, the interpolation and the validation all walk nested values recursively:
+        # a few thousand `[` exhaust Python's stack. One line, as for any broken file.
+        raise ChannelsError([f"{Path(source).name}: file: nested too deeply"]) from None
+
+
+def _parse_channels(text: str, source: str) -> Registry:
     label = Path(source).name
     try:
         doc = yaml.safe_load(text)

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from .broker import Consumer, Handler, Publisher, connect, declare_topology
 from .callback_queues import declare_callback_queues
@@ -23,6 +25,7 @@ from .channels import ChannelsError, Registry, load_channels
 from .heartbeat import HeartbeatPublisher, Source
 from .logs import setup_logging
 from .metrics import serve_metrics
+from .outage import PROBE_TIMEOUT_S, OutageGate
 from .settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -45,12 +48,24 @@ class Runtime:
         self.heartbeat: HeartbeatPublisher | None = None
         # Extra heartbeat fields (an SMSC connector's bind state): see core/heartbeat.py.
         self.health_sources: list[Source] = []
+        self._probe_client: aioredis.Redis | None = None
+        # Redis is the one dependency a handler may wait for (services/core/outage.py).
+        self.gate = OutageGate(self._probe_redis)
 
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
             self._redis = aioredis.from_url(self.settings.redis_url)
         return self._redis
+
+    async def _probe_redis(self) -> None:
+        """One PING, no retries, short timeouts: the gate asks often and must hear the truth."""
+        if self._probe_client is None:
+            self._probe_client = aioredis.from_url(
+                self.settings.redis_url, retry=Retry(NoBackoff(), 0),
+                socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S,
+            )  # fmt: skip
+        await self._probe_client.ping()
 
     def key(self, name: str) -> str:
         """A Redis key in this installation's namespace."""
@@ -73,11 +88,11 @@ class Runtime:
         }
 
     async def consume(
-        self, queue: str, handler: Handler, *, model: type[BaseModel], prefetch: int = 64, transport: str | None = None
+        self, queue: str, handler: Handler, *, model: type[BaseModel] | None, prefetch: int = 64, transport: str | None = None
     ) -> Consumer:
         consumer = Consumer(
             self.connection, self.publisher, self.settings, queue, handler,
-            model=model, prefetch=prefetch, service=self.name, transport=transport,
+            model=model, prefetch=prefetch, service=self.name, transport=transport, gate=self.gate,
         )
         await consumer.start()
         self.consumers.append(consumer)
@@ -105,8 +120,10 @@ class Runtime:
             await self.publisher.close()
         if self.connection is not None:
             await self.connection.close()
-        if self._redis is not None:
-            await self._redis.aclose()
+        await self.gate.close()
+        for client in (self._redis, self._probe_client):
+            if client is not None:
+                await client.aclose()
 
 
 def load_registry_or_exit(settings: Settings) -> Registry:

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @property
+    def rabbitmq_urls(self) -> list[str]:
+        """RABBITMQ_URL may list the nodes of a cluster: full amqp:// URLs separated by commas
+        (a comma inside a password is written %2C). Clients connect to one, then the next."""
+        return [url.strip() for url in self.rabbitmq_url.split(",") if url.strip()]
+
     def name(self, base: str) -> str:
         """The broker (and Redis) name of `base` for this installation: prefix + base."""
         return f"{self.prefix}{base}"

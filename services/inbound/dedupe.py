@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
@@ -39,6 +40,8 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+log = logging.getLogger(__name__)
+
 _PENDING = b"p:"
 _POLL_S = 0.02
 
@@ -79,7 +82,10 @@ class Deduplicator:
                 if loop.time() >= deadline:
                     raise BrokerUnavailable()
                 await asyncio.sleep(_POLL_S)
-        except RedisError:
+        except RedisError as exc:
+            # one line a second at most (core/logs.py RepeatFilter), with the count left out
+            log.warning("de-duplication store unavailable; answering 503",
+                        extra={"channel_key": key.rsplit(":", 1)[0], "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
             raise StoreUnavailable() from None
         try:
             await publish()

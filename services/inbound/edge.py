@@ -10,9 +10,9 @@ connection), a readiness check, and ChannelLogs queued on the shared unconfirmed
 from __future__ import annotations
 
 import logging
-import time
 
 from ..core.channel_logs import ChannelLogPublisher
+from ..core.logs import OncePerSecond
 from ..core.service import Runtime
 from .common import PUBLISH_TIMEOUT_S, BrokerUnavailable
 from .dedupe import Deduplicator
@@ -28,8 +28,7 @@ class Edge:
         self.publish_timeout = publish_timeout
         self.logs: ChannelLogPublisher | None = None
         self._dedupe: Deduplicator | None = None
-        self._last_warning = 0.0
-        self._suppressed = 0
+        self._warnings = OncePerSecond()
 
     @property
     def registry(self):
@@ -75,15 +74,13 @@ class Edge:
 
     def _warn(self, message: str, exchange: str, exc: Exception) -> None:
         """At most one warning a second: a broker outage must not flood the logs."""
-        now = time.monotonic()
-        if now - self._last_warning < 1.0:
-            self._suppressed += 1
+        suppressed = self._warnings.allow()
+        if suppressed is None:
             return
         log.warning(
             message,
-            extra={"exchange": exchange, "error": f"{type(exc).__name__}: {exc}", "suppressed": self._suppressed},
+            extra={"exchange": exchange, "error": f"{type(exc).__name__}: {exc}", "suppressed": suppressed},
         )
-        self._last_warning, self._suppressed = now, 0
 
     async def close(self, timeout: float = 3.0) -> None:
         """Publish the queued ChannelLogs (bounded), then close broker and Redis."""

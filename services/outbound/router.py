@@ -6,6 +6,10 @@ no binding matched: unknown channels become `failed` `channel_not_found`; a know
 binding is not in place yet is forwarded to its transport. It reads only what it needs to pick
 the transport (the channel and the expiry) and publishes the body exactly as it arrived, so
 nothing the flow engine sent is lost or re-serialised.
+
+The router also reads `dead.statuses`, a copy of every dead letter: a SendRequest that the
+broker parked itself (its delivery limit) gets its `failed` status here, code `dead_lettered`
+(`dead_letter_notice` in core/broker.py), since the router already answers for what cannot be sent.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..core.broker import Delivery
+from ..core.broker import Delivery, dead_letter_notice
 from ..core.channels import transport_key
 from ..core.models import SendRequest, StatusError, StatusUpdate
 from ..core.service import Runtime, run_service
@@ -21,8 +25,11 @@ from .bindings import sync_bindings
 
 log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
+
 #: Routing is a lookup and a publish, so many messages can wait for their confirms at once.
 PREFETCH = 500
+DEAD_PREFETCH = 50
 
 
 def failed(request: SendRequest, code: str, message: str, transport: str | None) -> StatusUpdate:
@@ -81,12 +88,24 @@ class Binder:
             await asyncio.wait(self._tasks, timeout=5)
 
 
+def make_dead_letter_handler(runtime: Runtime):
+    async def report(body: bytes, delivery: Delivery) -> None:
+        status = dead_letter_notice(body, delivery.message.headers, runtime.settings)
+        if status is not None:
+            delivery.publish_status(status)
+            log.warning("dead letter reported failed", extra={"channel": status.channel_uuid, "msg_id": status.id,
+                                                               "reason": status.error.message})  # fmt: skip
+
+    return report
+
+
 async def setup(runtime: Runtime) -> None:
     binder = Binder(runtime)
     await binder.sync()  # first, so that a router that consumes (is ready) has its bindings in place
     await runtime.consume("outbound.router", make_handler(runtime), model=SendRequest, prefetch=PREFETCH)
     runtime.on_reload.append(binder.reload)
     runtime.on_stop.append(binder.stop)
+    await runtime.consume("dead.statuses", make_dead_letter_handler(runtime), model=None, prefetch=DEAD_PREFETCH)
 
 
 def main() -> None:

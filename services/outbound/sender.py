@@ -27,6 +27,7 @@ import gc
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_PREFETCH = 200
 DEFAULT_PER_CHANNEL = 50
 LOG_BODY_LIMIT = 10_000  # characters of a request or response body kept in a ChannelLog
+# A provider's answer is a status and an id: anything bigger is not read into memory.
+RESPONSE_LIMIT = 1024 * 1024
 DNS_TTL_S = 60.0
 GC_THRESHOLDS = (20_000, 20, 100)  # as the inbound server and the SMPP connector
 
@@ -75,18 +78,22 @@ def _sends(transport: str, status: str):
 
 
 class SsrfGuard:
-    """Refuses URLs that are not http(s) or whose host resolves to a non-public address.
+    """Refuses URLs that are not http(s) or whose host resolves to a non-public address, and
+    says which address was vetted so that the request connects there (`pinned`).
 
     Resolution is asynchronous (the loop's getaddrinfo) and cached for `ttl` seconds per host,
     so the guard costs one lookup per host per minute. Every address the name resolves to must
     be public; a name that does not resolve raises OSError (a connection failure: DNS may come
-    back). With `allow_private` only the scheme is checked.
+    back). With `allow_private` only the scheme is checked and nothing is pinned.
+
+    Why pin: a request that connects by name resolves it again, and a DNS-rebinding host can
+    answer the guard with a public address and the connection with 127.0.0.1.
     """
 
     def __init__(self, allow_private: bool, ttl: float = DNS_TTL_S):
         self.allow_private = allow_private
         self.ttl = ttl
-        self._cache: dict[tuple[str, int], tuple[float, str | None]] = {}
+        self._cache: dict[tuple[str, int], tuple[float, str | None, str | None]] = {}
 
     async def refusal(self, url: str) -> str | None:
         """Why `url` may not be called, or None when it may. Raises OSError when the host
@@ -101,26 +108,44 @@ class SsrfGuard:
             return "URL has no host"
         if self.allow_private:
             return None
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        key = (parsed.host, port)
+        key = _host_key(parsed)
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        reason = await self._check_host(parsed.host, port)
-        self._cache[key] = (now + self.ttl, reason)
+        reason, address = await self._check_host(*key)
+        self._cache[key] = (now + self.ttl, reason, address)
         return reason
 
-    async def _check_host(self, host: str, port: int) -> str | None:
+    def pinned(self, url: str) -> str | None:
+        """The address `refusal(url)` vetted for the URL's host name, to connect to; None when
+        the host is an address already, nothing was vetted, or `allow_private` is on."""
+        if self.allow_private:
+            return None
+        cached = self._cache.get(_host_key(_parse_url(url)))
+        return cached[2] if cached is not None and cached[1] is None else None
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return [info[4][0].split("%", 1)[0] for info in infos]
+
+    def _allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return is_public(address)
+
+    async def _check_host(self, host: str, port: int) -> tuple[str | None, str | None]:
+        """(why not, None) or (None, the address to connect to: None for an address literal)."""
         try:
-            addresses = [ipaddress.ip_address(host)]
+            addresses, literal = [ipaddress.ip_address(host)], True
         except ValueError:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+            addresses, literal = [ipaddress.ip_address(a) for a in await self._resolve(host, port)], False
         for address in addresses:
-            if not is_public(address):
-                return f"host {host} resolves to the non-public address {address} (SEND_ALLOW_PRIVATE is off)"
-        return None
+            if not self._allowed(address):
+                return f"host {host} resolves to the non-public address {address} (SEND_ALLOW_PRIVATE is off)", None
+        return None, (None if literal else str(addresses[0]))
+
+
+def _host_key(url: httpx.URL) -> tuple[str, int]:
+    return url.host, url.port or (443 if url.scheme == "https" else 80)
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -184,9 +209,13 @@ class HttpPool:
     as before.
     """
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = 256, shards: int = 16):
+    def __init__(
+        self, timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = 256, shards: int = 16,
+        verify: ssl.SSLContext | None = None, response_limit: int = RESPONSE_LIMIT,
+    ):  # fmt: skip
         per_shard = max(1, -(-max_connections // shards))
-        tls = httpx.create_ssl_context()  # one CA bundle load for every shard
+        self.response_limit = response_limit
+        tls = verify or httpx.create_ssl_context()  # one CA bundle load for every shard
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
         self.transports = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)]
         # The headers and timeouts a default AsyncClient would add (no connection is opened).
@@ -195,26 +224,57 @@ class HttpPool:
         self.extensions = {"timeout": template.timeout.as_dict()}
         self._turn = 0
 
-    def build_request(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Request:
+    def build_request(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, address: str | None = None
+    ) -> httpx.Request:
+        """The request; with `address` (the SSRF guard's vetted address) it connects there,
+        keeping the name in the Host header and, for https, in TLS SNI and the certificate check."""
         merged = self.default_headers.copy()
         merged.update(headers)
-        return httpx.Request(method, _parse_url(url), headers=merged, content=content, extensions=self.extensions)
+        target, extensions = _parse_url(url), self.extensions
+        if address is not None:
+            merged["Host"] = target.netloc.decode("ascii")
+            if target.scheme == "https":
+                extensions = {**extensions, "sni_hostname": target.host}
+            target = target.copy_with(host=address)
+        return httpx.Request(method, target, headers=merged, content=content, extensions=extensions)
 
     async def send(self, request: httpx.Request) -> httpx.Response:
-        """The response to `request`, its body read and its connection released."""
+        """The response to `request`, its body read (at most `response_limit` bytes, else
+        ResponseTooLarge) and its connection released."""
         self._turn = (self._turn + 1) % len(self.transports)
         response = await self.transports[self._turn].handle_async_request(request)
         response.request = request
         try:
-            await response.aread()
-        except BaseException:
+            return await _read_capped(response, self.response_limit)
+        finally:
             await response.aclose()
-            raise
-        return response
 
     async def aclose(self) -> None:
         for transport in self.transports:
             await transport.aclose()
+
+
+class ResponseTooLarge(Exception):
+    """A provider's answer is bigger than the limit: not read, the connection dropped."""
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> httpx.Response:
+    """`response` with its body read, never more than `limit` bytes of it (decoded, so a
+    compressed answer cannot grow past it either)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(f"the answer declares {int(declared)} bytes, more than the {limit} read")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"the answer is more than the {limit} bytes read")
+        chunks.append(chunk)
+    # The body is decoded already: the response handed on holds it without the encoding header.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks),
+                          request=response.request, extensions=response.extensions)  # fmt: skip
 
 
 @lru_cache(maxsize=1024)
@@ -253,12 +313,13 @@ async def send_parts(
         if refusal is not None:
             return _config_failure(refusal)
 
+    addresses = [guard.pinned(part.url) for part in parts]
     result = SendResult(Outcome("wired"))
     if limit is None:
-        await _send_each(adapter, channel, parts, client, result, None)
+        await _send_each(adapter, channel, parts, addresses, client, result, None)
     else:
         async with limit.semaphore:
-            await _send_each(adapter, channel, parts, client, result, limit.bucket)
+            await _send_each(adapter, channel, parts, addresses, client, result, limit.bucket)
     return result
 
 
@@ -267,12 +328,12 @@ def _config_failure(message: str) -> SendResult:
     return SendResult(Outcome("failed", code="channel_config", message=message), errors=[message])
 
 
-async def _send_each(adapter, channel, parts, client, result: SendResult, bucket: TokenBucket | None) -> None:
+async def _send_each(adapter, channel, parts, addresses, client, result: SendResult, bucket: TokenBucket | None) -> None:
     first_id: str | None = None
-    for part in parts:
+    for part, address in zip(parts, addresses, strict=True):
         if bucket is not None:
             await bucket.take()
-        outcome = await _exchange(adapter, channel, part, client, result)
+        outcome = await _exchange(adapter, channel, part, client, result, address)
         if outcome.status != "wired":
             result.outcome = outcome
             if outcome.message:
@@ -285,15 +346,21 @@ async def _send_each(adapter, channel, parts, client, result: SendResult, bucket
     result.outcome = Outcome("wired", external_id=first_id, external_ids=tuple(result.external_ids))
 
 
-async def _exchange(adapter, channel, part: OutgoingRequest, http, result: SendResult) -> Outcome:
-    """One HTTP request: its Outcome, with the exchange appended to the ChannelLog."""
+async def _exchange(adapter, channel, part: OutgoingRequest, http, result: SendResult, address: str | None = None) -> Outcome:
+    """One HTTP request (to the vetted `address` when there is one): its Outcome, with the
+    exchange appended to the ChannelLog."""
     started = time.perf_counter()
     request: httpx.Request | None = None
     response: httpx.Response | None = None
     try:
-        request = http.build_request(part.method, part.url, headers=part.headers, content=part.content)
+        if address is None:
+            request = http.build_request(part.method, part.url, headers=part.headers, content=part.content)
+        else:
+            request = http.build_request(part.method, part.url, headers=part.headers, content=part.content, address=address)
         response = await http.send(request)
         outcome = adapter.interpret(channel, response)
+    except ResponseTooLarge as exc:
+        outcome = Outcome("errored", code="response_too_large", message=str(exc))
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
         outcome = Outcome("failed", code="channel_config", message=redact(f"cannot make the request: {exc}"))
     except httpx.TimeoutException:

@@ -48,7 +48,10 @@ async def redis_problem(url: str, timeout: float = 5.0) -> str | None:
 
 
 async def problems(settings: Settings) -> list[str]:
-    found = await asyncio.gather(rabbitmq_problem(settings.rabbitmq_url), redis_problem(settings.redis_url))
+    *nodes, redis = await asyncio.gather(*(rabbitmq_problem(url) for url in settings.rabbitmq_urls),
+                                        redis_problem(settings.redis_url))  # fmt: skip
+    # A cluster is reachable when one of its nodes answers.
+    found = ([] if any(p is None for p in nodes) else nodes) + [redis]
     return [p for p in found if p]
 
 

@@ -11,6 +11,7 @@ import aio_pika
 import orjson
 from aio_pika.abc import AbstractConnection
 
+from ..core.broker import open_connection
 from ..core.redact import redact
 from ..core.settings import Settings
 
@@ -35,11 +36,18 @@ async def open_broker(settings: Settings, *, robust: bool = False) -> AsyncItera
     `robust` (for long tails such as `watch`) reconnects and re-declares the tool's queue by
     itself once the first connection succeeded.
     """
-    connect = aio_pika.connect_robust if robust else aio_pika.connect
-    try:
-        connection = await connect(settings.rabbitmq_url, timeout=10, client_properties={"connection_name": "switchboard-cli"})
-    except Exception as exc:  # refused, DNS, auth, timeout: all mean "fix RABBITMQ_URL or start the broker"
-        raise ToolError(f"cannot reach RabbitMQ at {broker_address(settings)}: {exc or type(exc).__name__}") from None
+    connection, problem = None, None
+    for start, url in enumerate(settings.rabbitmq_urls):  # a cluster's nodes, in turn
+        try:
+            if robust:
+                connection = await open_connection(settings.rabbitmq_urls, start=start, timeout=10)
+            else:
+                connection = await aio_pika.connect(url, timeout=10, client_properties={"connection_name": "switchboard-cli"})
+            break
+        except Exception as exc:  # refused, DNS, auth, timeout: all mean "fix RABBITMQ_URL or start the broker"
+            problem = exc
+    if connection is None:
+        raise ToolError(f"cannot reach RabbitMQ at {broker_address(settings)}: {problem or type(problem).__name__}") from None
     try:
         yield connection
     finally:

@@ -180,6 +180,23 @@ async def test_replay_of_an_unknown_id_says_so_and_exits_1():
     assert "no dead letter with id nope-" in err
 
 
-def test_settings_have_no_delivery_limit_on_dead_letters():
-    """Listing redelivers; it must never be able to drop what it looks at."""
-    assert "x-delivery-limit" not in queue_arguments(Settings(), "dead.letters")
+def test_dead_letters_delivery_limit_is_explicit_and_out_of_reach():
+    """Listing redelivers; it must never be able to drop what it looks at. RabbitMQ 4.x gives
+    quorum queues a delivery limit of 20 by default, so the limit is set explicitly."""
+    assert queue_arguments(Settings(), "dead.letters")["x-delivery-limit"] >= 1_000_000
+    assert "x-dead-letter-exchange" not in queue_arguments(Settings(), "dead.letters")
+
+
+async def test_listing_dead_letters_25_times_keeps_them(amqp, settings, publisher):
+    """More hand-backs than RabbitMQ 4.x's default limit of 20: the letter is still there."""
+    message_id = f"listed-{uuid.uuid4().hex[:8]}"
+    await publisher.publish("sms.dead", "send.listed", b'{"id": 1}', message_id=message_id)
+    for _ in range(25):
+        assert await parked(message_id=message_id)
+    channel = await amqp.channel()
+    queue = await channel.get_queue(settings.name("dead.letters"), ensure=False)
+    while (message := await queue.get(no_ack=False, fail=False)) is not None:  # tidy up: take ours out
+        await (message.ack() if message.message_id == message_id else message.nack(requeue=True))
+        if message.message_id == message_id:
+            break
+    await channel.close()
