@@ -103,3 +103,26 @@ async def test_takes_wait_through_a_redis_outage_and_resume():
 def test_rate_must_be_positive(redis_url):
     with pytest.raises(ValueError, match="rate must be positive"):
         SharedTokenBucket(aioredis.from_url(redis_url), "k", rate=0)
+
+
+async def test_http_sender_channel_tps_is_shared_by_every_copy(redis_url, prefix):
+    """Two HTTP connector copies (two ChannelLimits on one Redis) send one channel's `tps`
+    together, not each: the busiest second holds at most tps (+10%)."""
+    from types import SimpleNamespace
+
+    from services.outbound.sender import ChannelLimits
+
+    redis = aioredis.from_url(redis_url)
+    try:
+        channel = SimpleNamespace(uuid=str(uuid.uuid4()), tps=20)
+        copies = [ChannelLimits(4, redis, prefix) for _ in range(2)]
+        buckets = [copy.get(channel).bucket for copy in copies]
+        assert all(isinstance(bucket, SharedTokenBucket) for bucket in buckets)
+        stamps: list[float] = []
+        until = time.monotonic() + 3.0
+        await asyncio.gather(*(drive(bucket, stamps, until, concurrency=5) for bucket in buckets))
+        assert busiest_second(stamps) <= 22, busiest_second(stamps)
+        assert len(stamps) >= 40, len(stamps)  # the limit is used, not starved
+        assert isinstance(ChannelLimits(4).get(channel).bucket, TokenBucket)  # no Redis: per process
+    finally:
+        await redis.aclose()

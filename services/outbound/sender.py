@@ -42,7 +42,7 @@ from ..core.channel_logs import ChannelLogPublisher
 from ..core.channels import transport_key
 from ..core.metrics import SEND_SECONDS, SENDS
 from ..core.models import ChannelLog, HttpExchange, SendRequest, StatusError, StatusUpdate
-from ..core.ratelimit import TokenBucket
+from ..core.ratelimit import SharedTokenBucket, TokenBucket
 from ..core.redact import redact
 from ..core.redis_batch import RedisBatch
 from ..core.retry import retry_delay_ms, schedule_retry
@@ -163,16 +163,29 @@ class ChannelLimit:
 
 
 class ChannelLimits:
-    """Per-channel concurrency cap and `tps` bucket, rebuilt when a channel's `tps` changes."""
+    """Per-channel concurrency cap and `tps` bucket, rebuilt when a channel's `tps` changes.
 
-    def __init__(self, per_channel: int = DEFAULT_PER_CHANNEL):
+    With `redis` (and `prefix`, the deployment's key prefix) the bucket is shared by every copy
+    of the connector through Redis: `tps` is the channel's limit, not each process's (CONTRACT
+    section 6). Without it (unit tests), each process keeps its own."""
+
+    def __init__(self, per_channel: int = DEFAULT_PER_CHANNEL, redis=None, prefix: str = ""):
         self.per_channel = per_channel
+        self.redis = redis
+        self.prefix = prefix
         self._limits: dict[str, ChannelLimit] = {}
+
+    def _bucket(self, channel):
+        if channel.tps <= 0:
+            return None
+        if self.redis is None:
+            return TokenBucket(channel.tps)
+        return SharedTokenBucket(self.redis, f"{self.prefix}tps:channel:{channel.uuid}", channel.tps)
 
     def get(self, channel) -> ChannelLimit:
         limit = self._limits.get(channel.uuid)
         if limit is None or limit.tps != channel.tps:
-            bucket = TokenBucket(channel.tps) if channel.tps > 0 else None
+            bucket = self._bucket(channel)
             limit = ChannelLimit(asyncio.Semaphore(self.per_channel), bucket, channel.tps)
             self._limits[channel.uuid] = limit
         return limit
@@ -471,7 +484,7 @@ class HttpSender:
         self.client = client or HttpPool(timeout, max_connections=max(prefetch, per_channel))
         self.prefetch = prefetch
         self.guard = SsrfGuard(runtime.settings.send_allow_private)
-        self.limits = ChannelLimits(per_channel)
+        self.limits = ChannelLimits(per_channel, runtime.redis, runtime.settings.prefix)
         self.ctx = SendContext(runtime.settings)
         self.on_accepted = on_accepted
         self.redis_batch = RedisBatch(runtime.redis)
