@@ -333,16 +333,18 @@ class AckBatcher:
         self._sending: set[asyncio.Task] = set()
 
     def received(self, message: AbstractIncomingMessage) -> None:
-        self._open.setdefault(message.channel, {})[message.delivery_tag] = False
+        channel = _open_channel(message)
+        if channel is not None:
+            self._open.setdefault(channel, {})[message.delivery_tag] = False
 
     def forget(self, message: AbstractIncomingMessage) -> None:
         """The delivery is settled some other way (nack)."""
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_open_channel(message))
         if tags is not None:
             tags.pop(message.delivery_tag, None)
 
     def done(self, message: AbstractIncomingMessage) -> None:
-        tags = self._open.get(message.channel)
+        tags = self._open.get(_open_channel(message))
         if tags is None or message.delivery_tag not in tags:
             return
         tags[message.delivery_tag] = True
@@ -381,6 +383,16 @@ class AckBatcher:
         self.flush()
         if self._sending:
             await asyncio.wait(self._sending, timeout=2)
+
+
+def _open_channel(message: AbstractIncomingMessage):
+    """The delivery's AMQP channel, or None once it closed (a stop, a lost connection):
+    aio-pika raises on `message.channel` then, and there is nothing left to ack or nack,
+    since the broker redelivers every delivery of that channel that was not acked."""
+    try:
+        return message.channel
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return None
 
 
 class Consumer:
