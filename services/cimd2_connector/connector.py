@@ -39,15 +39,11 @@ from ..smsc.connector import (
     message_text,
     phone_number,
 )
+from ..smsc.store import number_time_key
 from .session import TRY_LATER, Cimd2Session
 
 BAD_ORIGINATOR = 306
 _ANSWERS = {Answer.OK: 0, Answer.RETRY: TRY_LATER, Answer.BAD_SENDER: BAD_ORIGINATOR}
-
-
-def id_key(destination: str, scts: str) -> str:
-    """Where a submit's id is stored: the destination's last 7 digits and the 060."""
-    return f"{''.join(c for c in destination if c.isdigit())[-7:]}:{scts}"
 
 
 class Cimd2Connector(SmscConnector):
@@ -62,7 +58,7 @@ class Cimd2Connector(SmscConnector):
 
     def id_key(self, message_id: str) -> str:
         destination, sep, scts = message_id.rpartition(":")
-        return id_key(destination, scts) if sep else message_id
+        return number_time_key(destination, scts) if sep else message_id
 
     def link_summary(self, kind: str, detail: dict) -> dict[str, Any]:
         return {"packet": "01", "username": self.connection.username, **super().link_summary(kind, detail)}
@@ -119,7 +115,7 @@ class Cimd2Connector(SmscConnector):
             self.count(self.metrics.RECEIPTS, "ignored")
             return Answer.OK  # 0 or unknown: nothing to report
         status, code = meaning
-        keys = [id_key(destination, scts)] if destination and scts else []
+        keys = [number_time_key(destination, scts)] if destination and scts else []
         detail = f"status report 061:{summary['status']}" + (f" 062:{summary['error']}" if summary["error"] else "")
         return await self.on_report(Report(keys, f"{destination}:{scts}" if keys else None, status, code, detail, summary))
 

@@ -28,6 +28,14 @@ import redis.asyncio as aioredis
 
 from ..core.redis_batch import RedisBatch
 
+
+def number_time_key(number: str, stamp: str) -> str:
+    """The id key of a protocol whose SMSC names an accepted message by its recipient and a
+    timestamp (UCP: AdC and SCTS; CIMD2: destination and 060): the number's last 7 digits,
+    so that a receipt writing it with `+`, `00` or nationally finds the same key."""
+    return f"{''.join(c for c in number if c.isdigit())[-7:]}:{stamp}"
+
+
 MAPPING_TTL_S = 72 * 3600
 SENT_TTL_S = 24 * 3600
 MO_TTL_S = 3600

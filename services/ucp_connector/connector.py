@@ -38,17 +38,13 @@ from ..smsc.connector import (
     message_text,
     phone_number,
 )
+from ..smsc.store import number_time_key
 from .session import EC_TRY_LATER, UcpSession
 
 #: NACK codes that mean "not now": the link pauses and the part is submitted again.
 THROTTLING_ECS = frozenset({"04"})
 NT_DELIVERED_AND_FAILED = 3
 _ANSWERS = {Answer.OK: "", Answer.RETRY: EC_TRY_LATER, Answer.BAD_SENDER: ucp.EC_SYNTAX}
-
-
-def id_key(adc: str, scts: str) -> str:
-    """Where a submit's id is stored: the recipient's last 7 digits and the SCTS."""
-    return f"{''.join(c for c in adc if c.isdigit())[-7:]}:{scts}"
 
 
 class UcpConnector(SmscConnector):
@@ -63,7 +59,7 @@ class UcpConnector(SmscConnector):
 
     def id_key(self, message_id: str) -> str:
         split = ucp.split_adc_scts(message_id)
-        return id_key(*split) if split else message_id
+        return number_time_key(*split) if split else message_id
 
     def link_summary(self, kind: str, detail: dict) -> dict[str, Any]:
         return {"frame": "O/60", "username": self.connection.username, **super().link_summary(kind, detail)}
@@ -114,7 +110,7 @@ class UcpConnector(SmscConnector):
         status, code = ucp.notification_status(fields)
         summary = {"frame": "O/53", "trn": frame.trn, "recipient": handset, "scts": scts, "dst": fields["Dst"],
                    "rsn": fields["Rsn"]}  # fmt: skip
-        keys = [id_key(handset, scts)] if handset and scts else []
+        keys = [number_time_key(handset, scts)] if handset and scts else []
         detail = f"notification Dst {fields['Dst']} Rsn {fields['Rsn'] or '-'}"
         return Report(keys, f"{handset}:{scts}" if keys else None, status, code, detail, summary)
 
