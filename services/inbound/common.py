@@ -330,6 +330,7 @@ def channel_log(call: Call, answer: Answer, public_base: str) -> tuple[str, byte
         "msg_id": _json_safe(call.msg_id),
         "http": [exchange],
         "smpp": [],
+        "frames": [],
         "errors": call.errors,
         "created_on": now_iso(),
     }
