@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+from aiormq.exceptions import ChannelInvalidStateError
+
 from services.core.broker import AckBatcher
 
 
@@ -50,3 +52,27 @@ async def test_drain_sends_what_is_due_and_closed_channels_are_dropped():
     batcher.done(fresh)
     await batcher.drain()
     assert old.acks == [] and new.acks == [(1, True)]
+
+
+class ClosedDelivery:
+    """What aio-pika's IncomingMessage does once its channel closed: `channel` raises."""
+
+    delivery_tag = 1
+
+    @property
+    def channel(self):
+        raise ChannelInvalidStateError("closed")
+
+
+async def test_a_delivery_whose_channel_closed_is_dropped_not_raised():
+    channel = FakeChannel()
+    batcher = AckBatcher(delay=0.001)
+    live = deliveries(channel, [2])[2]
+    batcher.received(live)
+    gone = ClosedDelivery()
+    batcher.received(gone)  # the channel closed before the handler ran
+    batcher.forget(gone)  # a handler failed or was cancelled after the close
+    batcher.done(gone)  # ... or finished after it
+    batcher.done(live)
+    await asyncio.sleep(0.02)
+    assert channel.acks == [(2, True)]  # the other channel's deliveries are unaffected

@@ -31,7 +31,7 @@ from services.core.channels import parse_channels
 from services.core.service import Runtime
 from services.core.settings import Settings
 from services.outbound.sender import serve_adapters
-from tests.helpers import Received, Tap
+from tests.helpers import Received, Tap, read_http_request
 
 FINAL = ("wired", "failed")
 
@@ -92,15 +92,7 @@ class MockProvider:
         self._writers.add(writer)
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                method, target, headers, body = await read_http_request(reader)
                 reply = self._record(method, target, headers, body)
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
