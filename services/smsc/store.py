@@ -32,7 +32,6 @@ import redis.asyncio as aioredis
 
 from ..core.redis_batch import RedisBatch
 
-
 MAPPING_TTL_S = 72 * 3600
 SENT_TTL_S = 24 * 3600
 MO_TTL_S = 3600

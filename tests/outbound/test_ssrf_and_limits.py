@@ -18,9 +18,9 @@ import trustme
 
 from services.core.channels import parse_channels
 from services.core.models import SendRequest
+from services.outbound.sender import RESPONSE_LIMIT, HttpPool, SsrfGuard, send_parts
 from services.providers.adapter import SendContext
 from services.providers.external import ExternalAdapter
-from services.outbound.sender import RESPONSE_LIMIT, HttpPool, SsrfGuard, send_parts
 
 from .harness import Reply, SendCase, check_case, run_send_cases
 
