@@ -476,7 +476,9 @@ class AckBatcher:
         self._sending: set[asyncio.Task] = set()
 
     def received(self, message: AbstractIncomingMessage) -> None:
-        self._open.setdefault(message.channel, {})[message.delivery_tag] = False
+        channel = _channel_of(message)
+        if channel is not None:  # a closed channel's deliveries come back from the broker
+            self._open.setdefault(channel, {})[message.delivery_tag] = False
 
     def forget(self, message: AbstractIncomingMessage) -> None:
         """The delivery is settled some other way (nack)."""

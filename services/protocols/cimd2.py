@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .framing import StxEtxReader, parse_time12
+from .framing import StxEtxReader, is_digits, parse_time12
 from .gsm import (
     BASIC_TABLE,
     DCS_BINARY2,
@@ -227,12 +227,12 @@ def decode_packet(data: bytes) -> Packet:
     fields = text.split("\t")
     head = fields[0]
     opcode = number = None
-    if len(head) == 6 and head[2] == ":" and head[:2].isdigit() and head[3:].isdigit():
+    if len(head) == 6 and head[2] == ":" and is_digits(head[:2]) and is_digits(head[3:]):
         opcode, number = int(head[:2]), int(head[3:])
     else:
         num = head[3:6]
         raise Cimd2Error(f"header {head[:12]!r} is not OC:PNN",
-                         number=int(num) if len(head) >= 6 and num.isdigit() else None)
+                         number=int(num) if len(head) >= 6 and is_digits(num) else None)
     if len(fields) == 1:  # "40:007" without any TAB: accepted, nothing to check
         return Packet(opcode, number)
     trailer = fields[-1]
@@ -246,7 +246,7 @@ def decode_packet(data: bytes) -> Packet:
     params = []
     for item in fields[1:-1]:
         code, sep, value = item.partition(":")
-        if not sep or len(code) != 3 or not code.isdigit():
+        if not sep or len(code) != 3 or not is_digits(code):
             raise Cimd2Error(f"parameter {item[:20]!r} is not PPP:value", opcode=opcode, number=number)
         params.append((int(code), value))
     return Packet(opcode, number, tuple(params))
@@ -322,7 +322,7 @@ def sender_param(sender: str) -> tuple[int, str]:
     cannot travel replaced by ``?``."""
     plain = (sender or "").strip()
     digits = plain.removeprefix("+")
-    if digits.isdigit() and len(digits) <= 20:
+    if is_digits(digits) and len(digits) <= 20:
         return P_ORIGINATOR, digits
     if not plain:
         raise Cimd2Error("empty sender", code=306)
@@ -332,7 +332,7 @@ def sender_param(sender: str) -> tuple[int, str]:
 
 def _destination(address: str) -> str:
     dest = (address or "").strip().removeprefix("+")
-    if not dest.isdigit() or len(dest) > 20:
+    if not is_digits(dest) or len(dest) > 20:
         raise Cimd2Error(f"destination {address!r} is not 1-20 digits", code=300)
     return dest
 
@@ -370,7 +370,7 @@ def report_status(packet: Packet) -> tuple[str, str | None] | None:
     """``(status, error)`` of a 23 (CONTRACT §11): 061 4 -> delivered, 1 -> sent, 2/3/5..9
     -> failed ``dlr_<061>``; None for any other value (0 or unknown: nothing to report)."""
     code = (packet.get(P_STATUS) or "").strip()
-    if not code.isdigit():
+    if not is_digits(code):
         return None
     value = int(code)
     if value == 4:
@@ -513,7 +513,7 @@ def read_user_data(packet: Packet) -> UserData:
         except ValueError:
             raise Cimd2Error("034 is not hex", opcode=packet.opcode, number=packet.number, code=302) from None
         dcs_text = packet.get(P_DCS) or ""
-        dcs = int(dcs_text) if dcs_text.isdigit() else DCS_BINARY2
+        dcs = int(dcs_text) if is_digits(dcs_text) else DCS_BINARY2
         return UserData(decode_user_data(payload, dcs), payload, dcs, udh, ref, total, seq)
     text = unescape_text(packet.get(P_TEXT) or "")
     if is_gsm7(text):

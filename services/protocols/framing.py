@@ -21,7 +21,7 @@ T = TypeVar("T")
 def parse_time12(value: str, layout: str) -> datetime | None:
     """A 12-digit timestamp (UCP ``DDMMYYhhmmss``, CIMD2 ``yyMMddhhmmss``; ``layout`` is the
     strptime form) -> naive datetime in SMSC local time; None when it is not one."""
-    if not value or len(value) != 12 or not value.isdigit():
+    if not value or len(value) != 12 or not is_digits(value):
         return None
     try:
         return datetime.strptime(value, layout)
@@ -78,3 +78,9 @@ class StxEtxReader(Generic[T]):
             except self._error as exc:
                 out.append(exc)
         return out
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` also accepts `¹` or `²` (a Latin-1 byte in a frame),
+    which `int()` then refuses."""
+    return text.isascii() and text.isdigit()

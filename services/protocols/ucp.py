@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .framing import StxEtxReader, parse_time12
+from .framing import StxEtxReader, is_digits, parse_time12
 from .gsm import (
     DCS_BINARY2,
     DCS_GSM7,
@@ -192,8 +192,8 @@ def decode_frame(data: bytes) -> Frame:
         raw = raw[:-1]
     text = raw.decode("latin-1")
     parts = text.split("/")
-    trn = int(parts[0]) if len(parts[0]) == 2 and parts[0].isdigit() else None
-    ot = int(parts[3]) if len(parts) > 3 and len(parts[3]) == 2 and parts[3].isdigit() else None
+    trn = int(parts[0]) if len(parts[0]) == 2 and is_digits(parts[0]) else None
+    ot = int(parts[3]) if len(parts) > 3 and len(parts[3]) == 2 and is_digits(parts[3]) else None
     kind = parts[2] if len(parts) > 2 and parts[2] in ("O", "R") else None
     if len(parts) < 5:
         raise UcpError(f"not a UCP frame (too few fields): {text[:40]!r}", trn=trn, ot=ot, kind=kind)
@@ -203,7 +203,7 @@ def decode_frame(data: bytes) -> Frame:
         raise UcpError(f"OT {parts[3]!r} is not 2 digits", trn=trn, kind=kind)
     if kind is None:
         raise UcpError(f"O/R field is {parts[2]!r}", trn=trn, ot=ot)
-    if len(parts[1]) != 5 or not parts[1].isdigit():
+    if len(parts[1]) != 5 or not is_digits(parts[1]):
         raise UcpError(f"LEN {parts[1]!r} is not 5 digits", trn=trn, ot=ot, kind=kind)
     if int(parts[1]) != len(raw):
         raise UcpError(f"LEN says {int(parts[1])} but the frame has {len(raw)} characters",
@@ -345,7 +345,7 @@ OTOA_ALPHANUMERIC = "5039"
 def recipient(address: str) -> str:
     """AdC for ``address``: leading ``+`` dropped; ``UcpError`` unless 1-16 digits remain."""
     adc = (address or "").strip().removeprefix("+")
-    if not adc.isdigit() or len(adc) > 16:
+    if not is_digits(adc) or len(adc) > 16:
         raise UcpError(f"recipient {address!r} is not 1-16 digits")
     return adc
 
@@ -356,7 +356,7 @@ def encode_oadc(sender: str) -> tuple[str, str]:
     extension character counts 2), packed 7-bit behind the useful-semi-octet count -> 5039."""
     plain = (sender or "").strip()
     digits = plain.removeprefix("+")
-    if digits.isdigit() and len(digits) <= 16:
+    if is_digits(digits) and len(digits) <= 16:
         return digits, OTOA_INTERNATIONAL
     if not plain:
         raise UcpError("empty sender")
@@ -387,7 +387,7 @@ def decode_oadc(oadc: str, otoa: str = "") -> str:
     Kannel's length and go-gsm's ``2 * octets``; a trailing CR pad is dropped. Anything that
     does not unpack is returned unchanged. Never raises."""
     oadc = (oadc or "").strip()
-    packed = otoa == OTOA_ALPHANUMERIC or (not otoa and not oadc.isdigit() and _looks_packed(oadc))
+    packed = otoa == OTOA_ALPHANUMERIC or (not otoa and not is_digits(oadc) and _looks_packed(oadc))
     if not packed:
         return oadc
     try:
@@ -488,7 +488,7 @@ def read_user_data(fields: dict[str, str]) -> UserData:
         except ValueError as exc:
             raise UcpError(f"XSer UDH: {exc}") from None
     if mt == "2":
-        if msg and not msg.isdigit():
+        if msg and not is_digits(msg):
             raise UcpError("MT 2 message is not digits")
         return UserData(msg, msg.encode(), DCS_GSM7, udh, ref, total, seq, xser)
     try:
@@ -500,7 +500,7 @@ def read_user_data(fields: dict[str, str]) -> UserData:
     if mt == "4":
         nb = fields.get("NB", "")
         if nb:
-            if not nb.isdigit():
+            if not is_digits(nb):
                 raise UcpError(f"NB {nb!r} is not a number")
             payload = payload[:(int(nb) + 7) // 8]
         if 0x02 in xser and xser[0x02]:
