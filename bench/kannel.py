@@ -31,6 +31,9 @@ SYSTEM_ID, PASSWORD = "bench", "bench-password"  # what the simulator's bench bi
 DLR_MASK = 1 | 2 | 8  # delivered, failed, SMSC ack
 CLIENTS = 32  # concurrent sendsms connections
 SENDER = "+250700000001"  # the bench channel's address, as in the pipeline
+# Warnings and worse on the console: by default both boxes print every PDU and DLR at debug
+# level, which costs Kannel CPU (tens of MB per run) that no operator's setup pays.
+QUIET = ("-v", "2")
 DRIVERS = {"smpp": "smpp", "ucp": "emi", "cimd2": "cimd2"}  # our protocol name -> Kannel's driver
 
 
@@ -215,10 +218,10 @@ async def run_kannel(logs: Path, smsc_port: int, window: int, count: int, text: 
     conf.write_text(config(logs, smsc_port, window, ports, protocol))
     server = await asyncio.get_running_loop().create_server(DlrCounter, "127.0.0.1", 0)
     dlr_port = server.sockets[0].getsockname()[1]
-    boxes = {"bearerbox": _start(["bearerbox", str(conf)], logs / f"kannel-bearerbox-{run}.out")}
+    boxes = {"bearerbox": _start(["bearerbox", *QUIET, str(conf)], logs / f"kannel-bearerbox-{run}.out")}
     try:
         _wait_port(ports["smsbox"], 20, "bearerbox")
-        boxes["smsbox"] = _start(["smsbox", str(conf)], logs / f"kannel-smsbox-{run}.out")
+        boxes["smsbox"] = _start(["smsbox", *QUIET, str(conf)], logs / f"kannel-smsbox-{run}.out")
         _wait_port(ports["sendsms"], 20, "smsbox")
         DlrCounter.reset(200)
         await _sendsms(ports["sendsms"], dlr_port, range(1_000_000, 1_000_200), text, to)  # warm-up; waits for the bind
