@@ -64,6 +64,6 @@ demo-mo: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Scenarios: inbound, outbound, rest, smpp (bench/scenarios/). BENCH="outbound smpp" picks some.
+# Scenarios: inbound, outbound, rest, smpp, ucp, cimd2, ... (bench/scenarios/). BENCH="outbound smpp" picks some.
 bench: install
 	$(BIN)/python -m bench $(BENCH)

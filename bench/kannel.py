@@ -1,7 +1,10 @@
-"""Kannel as the bench's baseline: bearerbox + smsbox with the smpp driver, driven over HTTP.
+"""Kannel as the bench's baseline: bearerbox + smsbox with its smpp, emi or cimd2 driver,
+driven over HTTP.
 
-Operators compare Switchboard with the Kannel they run today, so the `smpp` scenario runs
-Debian's Kannel against the same simulator, window and N as our pipeline. Messages go in
+Operators compare Switchboard with the Kannel they run today, so the `smpp`, `ucp` and `cimd2`
+scenarios run Debian's Kannel against the same simulator, window and N as our pipeline (the
+driver's group follows shared/SMSC_PROTOCOLS.md section 3.3; Kannel's cimd2 driver only does
+stop-and-wait, so it takes window 1). Messages go in
 through smsbox's `sendsms` (one keep-alive HTTP/1.1 GET each, sent by a bare asyncio client
 so the bench process spends little CPU) with `dlr-mask` 11 (delivered, failed, SMSC ack) and a
 `dlr-url` on a local asyncio server that counts the callbacks: the SMSC ack (type 8) stands
@@ -28,6 +31,10 @@ SYSTEM_ID, PASSWORD = "bench", "bench-password"  # what the simulator's bench bi
 DLR_MASK = 1 | 2 | 8  # delivered, failed, SMSC ack
 CLIENTS = 32  # concurrent sendsms connections
 SENDER = "+250700000001"  # the bench channel's address, as in the pipeline
+# Warnings and worse on the console: by default both boxes print every PDU and DLR at debug
+# level, which costs Kannel CPU (tens of MB per run) that no operator's setup pays.
+QUIET = ("-v", "2")
+DRIVERS = {"smpp": "smpp", "ucp": "emi", "cimd2": "cimd2"}  # our protocol name -> Kannel's driver
 
 
 def ensure_kannel() -> str | None:
@@ -61,7 +68,36 @@ def _wait_port(port: int, timeout: float, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
-def config(logs: Path, smsc_port: int, window: int, ports: dict[str, int]) -> str:
+def smsc_group(protocol: str, smsc_port: int, window: int) -> str:
+    """The `group = smsc` of Kannel's driver for `protocol`, pointed at the simulator."""
+    common = f"""group = smsc
+smsc = {DRIVERS[protocol]}
+smsc-id = sim
+host = 127.0.0.1
+port = {smsc_port}
+smsc-username = {SYSTEM_ID}
+smsc-password = {PASSWORD}
+"""
+    if protocol == "smpp":
+        return common + f"""receive-port = 0
+transceiver-mode = true
+system-type = ""
+interface-version = 34
+source-addr-ton = 1
+source-addr-npi = 1
+dest-addr-ton = 1
+dest-addr-npi = 1
+max-pending-submits = {window}
+enquire-link-interval = 30
+"""
+    if protocol == "ucp":
+        return common + f"keepalive = 30\nwait-ack = 60\nwindow = {window}\nreconnect-delay = 1\n"
+    if window != 1:
+        raise ValueError(f"Kannel's cimd2 driver is stop-and-wait: window must be 1, not {window}")
+    return common + "keepalive = 30\nreconnect-delay = 1\n"
+
+
+def config(logs: Path, smsc_port: int, window: int, ports: dict[str, int], protocol: str = "smpp") -> str:
     return f"""
 group = core
 admin-port = {ports["admin"]}
@@ -72,24 +108,7 @@ log-file = "{logs}/kannel-bearerbox.log"
 log-level = 3
 dlr-storage = internal
 
-group = smsc
-smsc = smpp
-smsc-id = sim
-host = 127.0.0.1
-port = {smsc_port}
-receive-port = 0
-transceiver-mode = true
-smsc-username = {SYSTEM_ID}
-smsc-password = {PASSWORD}
-system-type = ""
-interface-version = 34
-source-addr-ton = 1
-source-addr-npi = 1
-dest-addr-ton = 1
-dest-addr-npi = 1
-max-pending-submits = {window}
-enquire-link-interval = 30
-
+{smsc_group(protocol, smsc_port, window)}
 group = smsbox
 bearerbox-host = 127.0.0.1
 sendsms-port = {ports["sendsms"]}
@@ -186,21 +205,23 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 async def run_kannel(logs: Path, smsc_port: int, window: int, count: int, text: str, to: str,
-                     extra_cpu: dict[str, Callable[[], float]]) -> dict:  # fmt: skip
-    """Start Kannel for `window`, warm it up, send `count` messages; rates and CPU ms/msg.
+                     extra_cpu: dict[str, Callable[[], float]], protocol: str = "smpp") -> dict:  # fmt: skip
+    """Start Kannel's `protocol` driver for `window`, warm it up, send `count` messages; rates
+    and CPU ms/msg.
 
     `extra_cpu` reads the CPU seconds of other processes (the broker, the simulator), reported
     for the same interval; `elapsed` is that interval in seconds."""
     logs.mkdir(parents=True, exist_ok=True)
     ports = {name: _free_port() for name in ("admin", "smsbox", "sendsms")}
-    conf = logs / f"kannel-{window}.conf"
-    conf.write_text(config(logs, smsc_port, window, ports))
+    run = f"{DRIVERS[protocol]}-{window}"
+    conf = logs / f"kannel-{run}.conf"
+    conf.write_text(config(logs, smsc_port, window, ports, protocol))
     server = await asyncio.get_running_loop().create_server(DlrCounter, "127.0.0.1", 0)
     dlr_port = server.sockets[0].getsockname()[1]
-    boxes = {"bearerbox": _start(["bearerbox", str(conf)], logs / f"kannel-bearerbox-{window}.out")}
+    boxes = {"bearerbox": _start(["bearerbox", *QUIET, str(conf)], logs / f"kannel-bearerbox-{run}.out")}
     try:
         _wait_port(ports["smsbox"], 20, "bearerbox")
-        boxes["smsbox"] = _start(["smsbox", str(conf)], logs / f"kannel-smsbox-{window}.out")
+        boxes["smsbox"] = _start(["smsbox", *QUIET, str(conf)], logs / f"kannel-smsbox-{run}.out")
         _wait_port(ports["sendsms"], 20, "smsbox")
         DlrCounter.reset(200)
         await _sendsms(ports["sendsms"], dlr_port, range(1_000_000, 1_000_200), text, to)  # warm-up; waits for the bind

@@ -19,6 +19,9 @@ Baselines, same run, same simulator process and window:
   what the SMSC link costs with no broker and no Redis;
 - the raw relay of the outbound scenario (two raw aio-pika hops, bench/relay.py): the
   pipeline goal is at least 0.5x its rate.
+
+The `ucp` and `cimd2` scenarios run the same pipeline and Kannel comparison for their
+protocol through `kannel_comparison` (no smpplib or relay baseline there).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import smpplib.consts
 import yaml
 
 from bench.common import Row, bench_env, cpu_seconds, start, stop
-from bench.kannel import ensure_kannel, run_kannel
+from bench.kannel import DRIVERS, ensure_kannel, run_kannel
 from bench.scenarios.outbound import LOGS, _clear_redis, free_port, wait_consumers
 from bench.scenarios.outbound import baseline as relay_baseline
 from services.core.broker import connect, declare_topology, delete_topology
@@ -60,10 +63,12 @@ TEXT = "Love is patient. Love is kind."
 # --------------------------------------------------------------------------- the simulator
 
 
-def start_simulator(env: dict[str, str]):
+def start_simulator(env: dict[str, str], protocol: str = "smpp"):
     port = free_port()
-    proc = start(["-m", "services.smsc_simulator", "--port", str(port), "--control-port", "-1", "--receipt-delay", "0.05"],
-                 {**env, "LOG_LEVEL": "WARNING"}, LOGS / "smsc-sim.log")  # fmt: skip
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / ("smsc-sim.log" if protocol == "smpp" else f"smsc-sim-{protocol}.log")
+    proc = start(["-m", "services.smsc_simulator", "--protocol", protocol, "--port", str(port), "--control-port", "-1",
+                  "--receipt-delay", "0.05"], {**env, "LOG_LEVEL": "WARNING"}, log)  # fmt: skip
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -72,7 +77,7 @@ def start_simulator(env: dict[str, str]):
         except OSError:
             time.sleep(0.1)
     stop(proc)
-    raise RuntimeError(f"the simulator did not listen; see {LOGS / 'smsc-sim.log'}")
+    raise RuntimeError(f"the simulator did not listen; see {log}")
 
 
 # --------------------------------------------------------------------------- smpplib baseline
@@ -218,19 +223,27 @@ def broker_cpu() -> float:
     return cpu_seconds(pid) if pid else 0.0
 
 
-async def pipeline(sim_port: int, window: int, sim_pid: int) -> dict:
+def channels_config(protocol: str, sim_port: int, window: int) -> dict:
+    """The bench channel and its connection to the simulator, for `protocol`."""
+    channel = {"uuid": CHANNEL_UUID, "type": protocol, "connection": CONNECTION, "address": "+250700000001"}
+    if protocol == "smpp":
+        return {"channels": [channel], "smpp_connections": [
+            {"name": CONNECTION, "host": "127.0.0.1", "port": sim_port, "system_id": "bench", "password": "bench-password",
+             "window": window, "tps": 0, "registered_delivery": 1, "dlr_id_format": "same"}]}  # fmt: skip
+    return {"channels": [channel], "smsc_connections": [
+        {"name": CONNECTION, "protocol": protocol, "host": "127.0.0.1", "port": sim_port, "username": "bench",
+         "password": "bench-password", "window": window, "tps": 0, "registered_delivery": True}]}  # fmt: skip
+
+
+async def pipeline(sim_port: int, window: int, sim_pid: int, count: int = N, protocol: str = "smpp") -> dict:
     LOGS.mkdir(parents=True, exist_ok=True)
-    channels = LOGS / f"smpp-channels-{window}.yaml"
-    channels.write_text(yaml.safe_dump({
-        "channels": [{"uuid": CHANNEL_UUID, "type": "smpp", "connection": CONNECTION, "address": "+250700000001"}],
-        "smpp_connections": [{"name": CONNECTION, "host": "127.0.0.1", "port": sim_port, "system_id": "bench",
-                              "password": "bench-password", "window": window, "tps": 0, "registered_delivery": 1,
-                              "dlr_id_format": "same"}],
-    }))  # fmt: skip
+    channels = LOGS / f"{protocol}-channels-{window}.yaml"
+    channels.write_text(yaml.safe_dump(channels_config(protocol, sim_port, window)))
     env = bench_env(SWITCHBOARD_CHANNELS=str(channels))
     settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in ("RABBITMQ_URL", "SWITCHBOARD_PREFIX")})
+    transport = f"{protocol}.{CONNECTION}"
     connection = await connect(settings, attempts=3)
-    await declare_topology(connection, settings, [CONNECTION])
+    await declare_topology(connection, settings, transports=[transport])
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=2000)
     done = await channel.declare_queue(settings.name("bench.statuses"), exclusive=True)
@@ -239,56 +252,121 @@ async def pipeline(sim_port: int, window: int, sim_pid: int) -> dict:
     counter = Counter()
     await done.consume(counter.on_status, no_ack=True)
     procs = {
-        "router": start(["-m", "services.outbound.router"], env, LOGS / "smpp-router.log"),
-        "connector": start(["-m", "services.smpp_connector", "--connection", CONNECTION], env, LOGS / f"smpp-connector-{window}.log"),
+        "router": start(["-m", "services.outbound.router"], env, LOGS / f"{protocol}-router.log"),
+        "connector": start(["-m", f"services.{protocol}_connector", "--connection", CONNECTION], env,
+                           LOGS / f"{protocol}-connector-{window}.log"),
     }  # fmt: skip
     try:
-        await wait_consumers(connection, [settings.name("outbound.router"), settings.name(f"transport.smpp.{CONNECTION}")])
+        await wait_consumers(connection, [settings.name("outbound.router"), settings.name(f"transport.{transport}")])
         publish_channel = await connection.channel(publisher_confirms=True)
         exchange = await publish_channel.get_exchange(settings.name("sms.outbound"))
         counter.reset(200)
         await publish_all(exchange, range(1_000_000, 1_000_200))  # warm-up
         await asyncio.wait_for(counter.done.wait(), 60)
-        counter.reset(N)
-        profilers = profile(procs, window)
+        counter.reset(count)
+        profilers = profile(procs, f"{protocol}-{window}" if protocol != "smpp" else window)
         pids = {name: p.pid for name, p in procs.items()} | {"smsc-sim": sim_pid}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         broker_before = broker_cpu()
-        started = await publish_all(exchange, range(N))
+        started = await publish_all(exchange, range(count))
         await asyncio.wait_for(counter.done.wait(), 600)
         elapsed = time.perf_counter() - started
-        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / N for name, pid in pids.items()}
-        cpu["rabbitmq"] = (broker_cpu() - broker_before) * 1000 / N
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / count for name, pid in pids.items()}
+        cpu["rabbitmq"] = (broker_cpu() - broker_before) * 1000 / count
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             profiler.wait(30)
         return {
-            "submit_rate": N / (counter.last["wired"] - started),
-            "receipt_rate": N / (counter.last["delivered"] - started),
+            "submit_rate": count / (counter.last["wired"] - started),
+            "receipt_rate": count / (counter.last["delivered"] - started),
             "cpu": cpu,
             "elapsed": elapsed,
         }
     finally:
         for proc in procs.values():
             stop(proc)
-        extra = [settings.name(n) for n in (f"transport.smpp.{CONNECTION}", "bench.statuses")]
+        extra = [settings.name(n) for n in (f"transport.{transport}", "bench.statuses")]
         await delete_topology(connection, settings, extra)
         await connection.close()
         _clear_redis(env)
 
 
-async def kannel(sim_port: int, window: int, sim_pid: int) -> dict:
+async def kannel(sim_port: int, window: int, sim_pid: int, count: int = N, protocol: str = "smpp") -> dict:
     extra = {"smsc-sim": partial(cpu_seconds, sim_pid), "rabbitmq (background)": broker_cpu}
-    return await run_kannel(LOGS, sim_port, window, N, TEXT, "+250788123123", extra)
+    return await run_kannel(LOGS, sim_port, window, count, TEXT, "+250788123123", extra, protocol)
 
 
-def run() -> list[Row]:
+def side_by_side(protocol: str, port: int, window: int, sim_pid: int, count: int, skipped: str | None):
+    """Our pipeline, then Kannel's driver for `protocol` (None when `skipped`), on the same
+    simulator at the same window and count. When Kannel ran, our broker figure also gets a
+    `rabbitmq net`: the broker serves the whole machine, and its CPU during Kannel's run (which
+    does not use it) is the background, taken off at the same rate."""
+    ours = asyncio.run(pipeline(port, window, sim_pid, count, protocol))
+    theirs = None if skipped else asyncio.run(kannel(port, window, sim_pid, count, protocol))
+    if theirs:
+        background_per_s = theirs["cpu"]["rabbitmq (background)"] * count / 1000 / theirs["elapsed"]
+        ours["cpu"]["rabbitmq net"] = ours["cpu"]["rabbitmq"] - background_per_s * ours["elapsed"] * 1000 / count
+    return ours, theirs
+
+
+def window_label(window: int) -> str:
+    return f"window {window}" if window > 1 else "stop-and-wait"
+
+
+def comparison_rows(protocol: str, window: int, ours: dict, theirs: dict | None, fallback: tuple[str, float] | None = None,
+                    submit_note: str = "", receipt_note: str = "") -> list[Row]:  # fmt: skip
+    """Kannel's row and our two (submits, receipts), with our rates as a ratio of Kannel's (or
+    of `fallback` = (name, rate) when Kannel was skipped; no ratio without either)."""
+    label = window_label(window)
+    rows = []
+    if theirs:
+        vs_name, vs_submit, vs_receipt = "Kannel", theirs["submit_rate"], theirs["receipt_rate"]
+        rows.append(Row(protocol, f"{label}: Kannel 1.4.5 (bearerbox + smsbox, {DRIVERS[protocol]} driver) -> SMSC ack",
+                        theirs["submit_rate"], unit="submit/s", cpu_ms=theirs["cpu"], ratio=1.0,
+                        note=f"receipts {theirs['receipt_rate']:,.0f}/s; failed DLRs {theirs['failed']}"))  # fmt: skip
+    elif fallback:
+        vs_name, vs_submit, vs_receipt = fallback[0], fallback[1], fallback[1]
+    else:
+        vs_name, vs_submit, vs_receipt = "", None, None
+    broker = ours["cpu"].get("rabbitmq net", ours["cpu"]["rabbitmq"])
+    rows += [
+        Row(protocol, f"{label}: router + connector -> wired", ours["submit_rate"], unit="submit/s", cpu_ms=ours["cpu"],
+            ratio=ours["submit_rate"] / vs_submit if vs_submit else None,
+            note=f"{'x ' + vs_name + '; ' if vs_name else ''}router+connector+rabbitmq{' net' if theirs else ''} "
+                 f"{ours['cpu']['router'] + ours['cpu']['connector'] + broker:.2f} ms/msg; {submit_note}CPU includes the receipt"),
+        Row(protocol, f"{label}: receipts -> delivered", ours["receipt_rate"], unit="receipt/s",
+            ratio=ours["receipt_rate"] / vs_receipt if vs_receipt else None,
+            note=f"{'x ' + vs_name + ' receipts' if vs_name else ''}{receipt_note}"),
+    ]  # fmt: skip
+    return rows
+
+
+def install_uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
+
+
+def kannel_comparison(protocol: str, window: int, count: int) -> list[Row]:
+    """The `ucp` and `cimd2` scenarios: `count` messages with receipts through our pipeline,
+    then through Kannel's driver, against one simulator process at `window`."""
+    install_uvloop()
+    skipped = ensure_kannel()
+    rows = [Row(protocol, "Kannel baseline", 0.0, note=skipped)] if skipped else []
+    sim, port = start_simulator(bench_env(), protocol)
+    try:
+        ours, theirs = side_by_side(protocol, port, window, sim.pid, count, skipped)
+        rows += comparison_rows(protocol, window, ours, theirs)
+    finally:
+        stop(sim)
+    return rows
+
+
+def run() -> list[Row]:
+    install_uvloop()
     relay = asyncio.run(relay_baseline())
     rows = [Row("smpp", "baseline: 2 raw aio-pika hops (outbound relay)", relay["rate"], cpu_ms=relay["cpu"], ratio=1.0)]
     skipped = ensure_kannel()
@@ -298,30 +376,12 @@ def run() -> list[Row]:
     try:
         for window in WINDOWS:
             bare = smpplib_baseline(port, window)
-            ours = asyncio.run(pipeline(port, window, sim.pid))
-            theirs = None if skipped else asyncio.run(kannel(port, window, sim.pid))
-            vs = theirs["submit_rate"] if theirs else relay["rate"]
-            vs_name = "Kannel" if theirs else "the relay"
-            if theirs:
-                # The broker serves the whole machine. Its CPU during Kannel's run (which does
-                # not use it) is the background; take that rate off our run's figure.
-                background_per_s = theirs["cpu"]["rabbitmq (background)"] * N / 1000 / theirs["elapsed"]
-                ours["cpu"]["rabbitmq net"] = ours["cpu"]["rabbitmq"] - background_per_s * ours["elapsed"] * 1000 / N
-                rows.append(Row("smpp", f"window {window}: Kannel 1.4.5 (bearerbox + smsbox) -> SMSC ack", theirs["submit_rate"],
-                                unit="submit/s", cpu_ms=theirs["cpu"], ratio=1.0,
-                                note=f"receipts {theirs['receipt_rate']:,.0f}/s; failed DLRs {theirs['failed']}"))  # fmt: skip
-            rows += [
-                Row("smpp", f"window {window}: bare smpplib, submit_sm -> resp", bare["submit_rate"], unit="submit/s",
-                    note=f"receipts {bare['receipt_rate']:,.0f}/s"),
-                Row("smpp", f"window {window}: router + connector -> wired", ours["submit_rate"], unit="submit/s",
-                    cpu_ms=ours["cpu"], ratio=ours["submit_rate"] / vs,
-                    note=f"x {vs_name}; router+connector+rabbitmq{' net' if theirs else ''} "
-                         f"{ours['cpu']['router'] + ours['cpu']['connector'] + ours['cpu'].get('rabbitmq net', ours['cpu']['rabbitmq']):.2f} ms/msg; "
-                         f"{ours['submit_rate'] / relay['rate']:.2f}x the relay; CPU includes the receipt"),
-                Row("smpp", f"window {window}: receipts -> delivered", ours["receipt_rate"], unit="receipt/s",
-                    ratio=ours["receipt_rate"] / (theirs["receipt_rate"] if theirs else relay["rate"]),
-                    note=f"x {vs_name} receipts; {ours['receipt_rate'] / bare['receipt_rate']:.2f}x smpplib receipts"),
-            ]  # fmt: skip
+            ours, theirs = side_by_side("smpp", port, window, sim.pid, N, skipped)
+            rows.append(Row("smpp", f"window {window}: bare smpplib, submit_sm -> resp", bare["submit_rate"], unit="submit/s",
+                            note=f"receipts {bare['receipt_rate']:,.0f}/s"))  # fmt: skip
+            rows += comparison_rows("smpp", window, ours, theirs, fallback=("the relay", relay["rate"]),
+                                    submit_note=f"{ours['submit_rate'] / relay['rate']:.2f}x the relay; ",
+                                    receipt_note=f"; {ours['receipt_rate'] / bare['receipt_rate']:.2f}x smpplib receipts")  # fmt: skip
     finally:
         stop(sim)
     return rows
