@@ -44,7 +44,8 @@ def test_make_run_starts_what_the_demo_channels_file_needs():
 def test_compose_runs_every_worker_from_the_one_image_and_can_scale_them():
     compose = yaml.safe_load((ROOT / "compose/docker-compose.yml").read_text())["services"]
     workers = {name: svc for name, svc in compose.items() if "build" in svc and svc["command"][:2] == ["switchboard", "run"]}
-    assert set(workers) == {"inbound", "router", "external", "rest", "callbacks", "smpp", "dashboard"}
+    assert set(workers) == {"inbound", "router", "external", "rest", "callbacks", "smpp", "ucp", "cimd2", "dashboard"}
+    assert workers["ucp"]["profiles"] == ["ucp"] and workers["cimd2"]["profiles"] == ["cimd2"]  # only where configured
     simulator = compose["smsc-sim"]
     assert simulator["command"][:2] == ["switchboard", "smsc-sim"] and "0.0.0.0" in simulator["command"]
     assert simulator["ports"] == ["2775:2775", "2776:2776"]
