@@ -5,7 +5,8 @@ not exist (or cannot be started with `python -m`) is skipped with a log line, so
 without, say, the REST connector still runs the rest. A child that exits is started again
 after an exponential backoff (reset once it has stayed up for a while). On Ctrl-C or SIGTERM
 every child gets SIGTERM, has up to 10 s to finish what it holds, then gets SIGKILL; the
-supervisor then exits 0. Children write their JSON lines straight to the shared stdout.
+supervisor then exits 0. A SIGHUP is passed on to the workers that reload the channels file
+on it (RELOADS_ON_SIGHUP). Children write their JSON lines straight to the shared stdout.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ def command_for(service: Service) -> list[str] | None:
     return None
 
 
+#: `switchboard run X` workers that re-read the channels file on SIGHUP (core/service.py, the
+#: inbound server). Others (the simulator, the dashboard, the demo sink) would die of it.
+RELOADS_ON_SIGHUP = frozenset({"inbound", "router", "external", "rest", "callbacks", "smpp", "ucp", "cimd2"})
+
+
 class Child:
     """One supervised process and its restart loop."""
 
@@ -163,6 +169,17 @@ class Child:
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
+
+    def reload(self) -> None:
+        """Pass a SIGHUP on to a worker that reloads its channels file on it. A channel or
+        connection that needs a new process (a new SMSC connection) needs a restart."""
+        process = self.process
+        cli = self.service.cli or ()
+        if process is None or process.returncode is not None:
+            return
+        if len(cli) >= 2 and cli[0] == "run" and cli[1] in RELOADS_ON_SIGHUP:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGHUP)
 
     async def stop(self, grace: float) -> None:
         """SIGTERM, up to `grace` seconds to finish, then SIGKILL."""
@@ -226,6 +243,7 @@ async def supervise(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: [child.reload() for child in children])
     loops = [asyncio.ensure_future(child.run(stopping, grace)) for child in children]
     if banner:
         loop.call_later(BANNER_AFTER_S, lambda: stopping.is_set() or print("\n".join(banner), flush=True))

@@ -195,3 +195,44 @@ async def test_run_all_sends_through_ucp_and_cimd2_simulators(tmp_path: Path, am
     finally:
         await stop(proc)
     assert proc.returncode == 0
+
+
+async def test_sighup_reaches_the_workers_that_reload_and_spares_the_others(tmp_path):
+    """`run all` passes SIGHUP on to workers that re-read the channels file; the simulator
+    (which would die of it) does not get it."""
+    import asyncio
+    import sys
+
+    from services.supervisor import Child, Service
+
+    script = (
+        "import signal, sys, time, pathlib\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "signal.signal(signal.SIGHUP, lambda *_: out.write_text('reloaded'))\n"
+        "out.write_text('ready')\n"
+        "time.sleep(60)\n"
+    )
+    stopping = asyncio.Event()
+    marks = {name: tmp_path / name for name in ("router", "sim")}
+    children = {
+        "router": Child(Service("router", "x", cli=("run", "router")), [sys.executable, "-c", script, str(marks["router"])], {}),
+        "sim": Child(Service("sim", "x", cli=("smsc-sim",)), [sys.executable, "-c", script.replace("signal.signal(signal.SIGHUP, lambda *_: out.write_text('reloaded'))\n", ""), str(marks["sim"])], {}),
+    }
+    runs = [asyncio.ensure_future(child.run(stopping, grace=2)) for child in children.values()]
+    try:
+        for _ in range(100):
+            if all(mark.exists() for mark in marks.values()):
+                break
+            await asyncio.sleep(0.05)
+        for child in children.values():
+            child.reload()
+        for _ in range(100):
+            if marks["router"].read_text() == "reloaded":
+                break
+            await asyncio.sleep(0.05)
+        assert marks["router"].read_text() == "reloaded"
+        assert children["sim"].process.returncode is None  # not signalled: SIGHUP's default would end it
+        assert children["sim"].restarts == 0 and children["router"].restarts == 0
+    finally:
+        stopping.set()
+        await asyncio.gather(*runs)
