@@ -52,6 +52,7 @@ async def rig(amqp, tmp_path):
         yield the_rig
 
 
+@pytest.mark.chaos  # a long fault test: `make chaos`
 async def test_kill_9_under_load_loses_nothing_and_keeps_order(rig):
     def reports(n: int) -> dict[str, list[int]]:
         """Report types per message (our uuid) for courier's message 1000 + n."""
