@@ -19,12 +19,12 @@ from services.smsc_simulator import SmscSimulator
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def busiest_second(stamps: list[float]) -> int:
-    """The most events in any one-second window [t, t + 1)."""
+def busiest_second(stamps: list[float], span: float = 1.0) -> int:
+    """The most events in any window [t, t + span) (one second by default)."""
     stamps = sorted(stamps)
     best = start = 0
     for end, t in enumerate(stamps):
-        while t - stamps[start] >= 1.0:
+        while t - stamps[start] >= span:
             start += 1
         best = max(best, end - start + 1)
     return best

@@ -33,7 +33,13 @@ async def test_copies_share_the_connections_tps_and_survive_a_kill(amqp, publish
         everything = c.submit_times()
         print(f"{copies} copies: busiest second {busiest_second(before)} before the kill, "
               f"{busiest_second(everything)} overall; after the kill {len(after) / (time.monotonic() - killed_at - 1.0):.1f}/s")
-        assert busiest_second(everything) <= TPS * 1.1
+        # The stamps are the simulator's, taken when its event loop reads each submit: on 2
+        # shared cores it stalls now and then, and a stall of ~0.2 s moves that much backlog
+        # into the next one-second window (59 once in CI, against 48-56 in other runs) though
+        # the copies sent on time. Two-second windows absorb such a stall and still catch a
+        # copy sending on its own budget (2 copies: ~200 in 2 s). The first-second and
+        # any-second limit of the bucket itself is held by tests/test_shared_ratelimit.py.
+        assert busiest_second(everything, span=2.0) <= 2 * TPS * 1.1
         # the survivors keep the connection at tps (margin: 2 shared cores run all copies, the SMSC and the broker)
         assert len(after) / (time.monotonic() - killed_at - 1.0) >= TPS * 0.7
     finally:
