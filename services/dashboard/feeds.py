@@ -107,7 +107,7 @@ class Feeds:
         """(messages, consumers) of queue `name` by passive declare on a fresh channel; (None,
         None) when it does not exist."""
         transport = self.connection.transport  # None while the robust connection reconnects
-        if transport is None:
+        if transport is None or transport.connection.is_closed:  # lost, not yet noticed by aio-pika
             raise ConnectionError("broker connection is reconnecting")
         channel = await transport.connection.channel()  # plain aiormq: nothing is remembered
         try:
