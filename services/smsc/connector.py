@@ -64,6 +64,7 @@ import itertools
 import logging
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -237,7 +238,7 @@ def channel_for(channels: list, destination: str | None):
     return channels[0] if channels else None
 
 
-class SmscConnector:
+class SmscConnector(ABC):
     """The worker of one connection; see the module docstring.
 
     `publisher` (default: the runtime's) publishes what deliveries cause: tests swap in one
@@ -309,19 +310,19 @@ class SmscConnector:
         ``on_deliver`` (the protocol's: it answers in the protocol's terms)."""
         return await self.session_class.open(self.connection, role, self.on_deliver)
 
+    @abstractmethod
     async def on_deliver(self, frame):
         """A delivery from the SMSC -> :meth:`on_report` or :meth:`on_message` -> the
         protocol's answer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def build_parts(self, channel, request: SendRequest, ref: int) -> list[Any]:
         """The parts of `request` in order (`ref`: the concatenation reference of this
         message); raises UnsendableMessage or ValueError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def outcome(self, part, answer, elapsed_ms: float) -> Submitted:
         """What the SMSC's answer to the submit of `part` means."""
-        raise NotImplementedError
 
     def id_key(self, message_id: str) -> str:
         """The key an accepted id is stored under (and a receipt looks it up by)."""

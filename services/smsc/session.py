@@ -33,6 +33,7 @@ import logging
 import socket
 import ssl
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -86,7 +87,7 @@ async def open_stream(connection) -> tuple[asyncio.StreamReader, asyncio.StreamW
         raise ConnectionError(describe(exc)) from None
 
 
-class Session:
+class Session(ABC):
     """One connection and its login; see the module docstring. Create with :meth:`open`.
 
     `connection` needs `name`, `host`, `port`, `window`, `submit_timeout_s` and the
@@ -112,35 +113,35 @@ class Session:
 
     # ------------------------------------------------------------------ protocol hooks
 
+    @abstractmethod
     async def login(self) -> None:
         """Bind / log in (await :meth:`request`); raise LoginRefused when the SMSC says no."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def read_frame(self) -> Any:
         """The next frame from ``self.reader``; IncompleteReadError at the end of the stream."""
-        raise NotImplementedError
 
+    @abstractmethod
     def response_key(self, frame) -> Hashable | None:
         """The key of the request `frame` answers, or None when it is a request itself."""
-        raise NotImplementedError
 
+    @abstractmethod
     def on_request(self, frame) -> None:
         """A request from the SMSC: answer it (:meth:`write`) or hand it to :meth:`deliver`;
         raise :class:`Closed` to end the session (e.g. an unbind)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def encode_submit(self, part) -> tuple[Hashable, bytes]:
         """The key and bytes of one submit of `part`, taking a free key for it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def encode_answer(self, frame, answer) -> bytes:
         """The answer to a delivery; `answer` is what the handler returned, or None when it
         failed (the protocol's "try again later")."""
-        raise NotImplementedError
 
+    @abstractmethod
     def keepalive(self) -> tuple[Hashable, bytes]:
         """The key and bytes of a keep-alive request."""
-        raise NotImplementedError
 
     def logout(self) -> tuple[Hashable, bytes] | None:
         """The key and bytes of the logout / unbind request, or None when there is none."""
@@ -375,12 +376,13 @@ class FramedSession(Session):
         self.parser = self.new_parser()
         self._items: deque = deque()
 
+    @abstractmethod
     def new_parser(self):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def malformed(self, error: Exception) -> None:
         """Answer (or skip) a frame that could not be decoded."""
-        raise NotImplementedError
 
     async def read_frame(self):
         while not self._items:
